@@ -172,5 +172,9 @@ def test_rules(paths, verbose, rules_dir) -> None:
     sys.exit(1 if failed or not results else 0)
 
 
+# Commands that live beside their engines register themselves below, one line each
+# (compliance/cli_<name>.py defines a click command or group; add it with main.add_command).
+
+
 if __name__ == "__main__":
     main()
