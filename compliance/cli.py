@@ -10,12 +10,14 @@ import click
 
 from compliance.audit import audit_file, iter_case_files
 from compliance.calendar import CalendarFileError, build_calendar
-from compliance.findings import exit_code, summarize
+from compliance.findings import CaseResult, exit_code, summarize
 from compliance.reports.text import render_case, render_summary
 from compliance.rules.packs import DEFAULT_RULES_DIR, RulePackError, load_rulebook
 from compliance.ruletest import run_rule_tests
 
-LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="消息语言 / language")
+LANG = click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="消息语言 / language"
+)
 RULES = click.option(
     "--rules",
     "rules_dir",
@@ -72,9 +74,8 @@ def audit(paths, fmt, show_all, lang, rules_dir, calendar_files, holiday_rollove
     missing = [p for p in paths if not p.exists()]
     results = []
     for path in missing:
-        from compliance.findings import CaseResult
-
-        results.append(CaseResult(None, str(path), error=f"{path}: 文件或目录不存在" if lang == "zh" else f"{path}: no such file or directory"))
+        message = f"{path}: 文件或目录不存在" if lang == "zh" else f"{path}: no such file or directory"
+        results.append(CaseResult(None, str(path), error=message))
     files = list(iter_case_files([p for p in paths if p.exists()]))
     for file in files:
         result = audit_file(file, book, calendar, lang)

@@ -230,8 +230,7 @@ def _resolve_step(name: str, procedure: str, doc: Located, path: tuple, vocabula
         raise doc.error(path, f"步骤名 {name!r} 有歧义", expected=f"其中之一: {ids}")
     close = vocabulary.suggest(name, procedure)
     suggestion = f"是否指 {close.id}（{close.zh}）？" if close else "运行 `compliance steps` 查看所有步骤"
-    return_error = doc.error(path, f"未知步骤 {name!r}", expected="RULES.md 中的步骤 id 或中文名", suggestion=suggestion)
-    raise return_error
+    raise doc.error(path, f"未知步骤 {name!r}", expected="RULES.md 中的步骤 id 或中文名", suggestion=suggestion)
 
 
 def _check_dates(event: EventIn, step: Step, doc: Located, path: tuple, today: dt.date | None) -> None:

@@ -24,13 +24,15 @@ class RuleTestResult:
     location: str
 
 
-def run_rule_tests(book: RuleBook, only: list[Path] | None = None, calendar: Calendar = DEFAULT_CALENDAR) -> list[RuleTestResult]:
+def run_rule_tests(
+    book: RuleBook, only: list[Path] | None = None, calendar: Calendar = DEFAULT_CALENDAR
+) -> list[RuleTestResult]:
     results = []
     for pack in book.packs:
         for rule in pack.rules:
             if only and not any(_within(rule.file, p) for p in only):
                 continue
-            for index, test in enumerate(rule.tests):
+            for index in range(len(rule.tests)):
                 results.append(run_one(book, pack, rule, index, calendar))
     return results
 

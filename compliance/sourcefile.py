@@ -14,6 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 FieldPath = tuple[str | int, ...]
@@ -77,8 +78,17 @@ def format_path(path: FieldPath) -> str:
     return text
 
 
+class _DatesAsText(RoundTripConstructor):
+    """Leave timestamps as text so that pydantic parses them and an impossible date
+    (2024-02-30) is reported with its field and line instead of failing inside the parser."""
+
+
+_DatesAsText.add_constructor("tag:yaml.org,2002:timestamp", _DatesAsText.construct_yaml_str)
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
+    yaml.Constructor = _DatesAsText
     yaml.allow_duplicate_keys = False
     return yaml
 

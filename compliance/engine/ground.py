@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Union
+from itertools import pairwise
+from typing import Any
 
 from compliance.model import Case, Occurrence
 from compliance.rules import expr as expressions
@@ -69,7 +70,7 @@ class Latest:
     items: tuple[DateExpr, ...]
 
 
-DateExpr = Union[EventDate, ConstDate, ShiftOf, Earliest, Latest]
+DateExpr = EventDate | ConstDate | ShiftOf | Earliest | Latest
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class Not:
     part: Formula
 
 
-Formula = Union[Compare, Truth, And, Or, Not]
+Formula = Compare | Truth | And | Or | Not
 
 
 @dataclass
@@ -170,7 +171,7 @@ def _finding(rule: CoreRule, case: Case, subject: Occurrence | None, guard: Form
 def _ground_order(rule: CoreRule, check: OrderCheck, case: Case, guard: Formula | None) -> list[GroundFinding]:
     present = [ref for ref in check.refs if case.has(ref.step)]
     findings = []
-    for earlier, later in zip(present, present[1:], strict=False):
+    for earlier, later in pairwise(present):
         for occurrence in case.occurrences(later.step):
             context = _Context(case, rule, None)
             left = _part_of(occurrence, later, context)

@@ -255,6 +255,7 @@ class Compiler:
         if where is not None:
             return NotOf(ExistsAtom(step, where))
         self.subjects.append(step)
+        self.missing_subject = "satisfied"  # nothing there: the prohibition holds
         return ConstAtom(False, f"{step} must not occur")
 
     def _t_exactly_one(self, body: Any) -> Check:

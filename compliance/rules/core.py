@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from compliance.rules.expr import Expression
 
@@ -64,7 +64,7 @@ class Yearly:
     day: int
 
 
-Term = Union[Ref, Shift, Fixed, Yearly]
+Term = Ref | Shift | Fixed | Yearly
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class OrderCheck:
     refs: tuple[Ref, ...]
 
 
-Check = Union[DateAtom, ValueAtom, ExistsAtom, ContainsAtom, ConstAtom, AllOf, AnyOf, NotOf, IfThen, OrderCheck]
+Check = DateAtom | ValueAtom | ExistsAtom | ContainsAtom | ConstAtom | AllOf | AnyOf | NotOf | IfThen | OrderCheck
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ class RuleBook:
             known = [p for p in self.packs if jurisdiction in p.spec.jurisdictions]
             detail = ""
             if not known:
-                detail = f"（未知辖区；已知: {', '.join(sorted({j for p in self.packs for j in p.spec.jurisdictions}))}）"
+                known_keys = sorted({j for p in self.packs for j in p.spec.jurisdictions})
+                detail = f"（未知辖区；已知: {', '.join(known_keys)}）"
             elif not any(procedure in p.spec.procedures for p in known):
                 procs = sorted({x for p in known for x in p.spec.procedures})
                 detail = f"（该辖区的程序: {', '.join(procs)}）"
@@ -200,7 +201,8 @@ def compile_rule_file(path: Path, pack: PackIn, vocabulary: Vocabulary) -> RuleS
 
 
 def _compile(spec: RuleIn, pack: PackIn, vocabulary: Vocabulary, where: str, doc: Located) -> list[CoreRule]:
-    citation = Citation(spec.citation.seed, spec.citation.clause, spec.citation.quote, spec.citation.document or pack.document)
+    cited = spec.citation
+    citation = Citation(cited.seed, cited.clause, cited.quote, cited.document or pack.document)
     when = None
     if spec.when is not None:
         when = Compiler(vocabulary, f"{doc.file}:{doc.line_of(('when',))}").condition(spec.when)
