@@ -63,9 +63,13 @@ class Vocabulary:
             return self.steps[name]
         matches = [s for s in self.steps.values() if name in s.names()]
         if len(matches) > 1 and procedure:
-            families = set(self.families_of(procedure))
-            in_procedure = [s for s in matches if families & set(s.families)]
-            matches = in_procedure or matches
+            # The procedure lists its families in order of precedence: in a new-construction-land
+            # case (collective, then state) 补偿款支付 is the expropriation's compensation_paid.
+            for family in self.families_of(procedure):
+                in_family = [s for s in matches if family in s.families]
+                if in_family:
+                    matches = in_family
+                    break
         return matches[0] if len(matches) == 1 else None
 
     def ambiguous(self, name: str) -> list[Step]:

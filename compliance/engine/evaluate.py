@@ -201,6 +201,10 @@ def _bounds(ground: GroundFinding, trace: Trace) -> Bounds:
     bounds.subject = target.key if isinstance(target, EventDate) else None
     if isinstance(target, EventDate):
         bounds.left_text = target.key + ("" if target.part == "date" else f".{target.part}")
+    else:
+        atom = by_left[target][0][0].atom
+        if atom is not None:  # a date held in step data: name the field, not the step
+            bounds.left_text = atom.subject.text()
     for compare, left, right, _result in by_left[target]:
         bounds.value = bounds.value or left
         if right is None:
@@ -218,9 +222,8 @@ def _bounds(ground: GroundFinding, trace: Trace) -> Bounds:
 
 def _expected_text(ground: GroundFinding, bounds: Bounds, step_names: dict[str, str], lang: str) -> str | None:
     subject = bounds.left_text or (ground.subject.key if ground.subject else "")
-    step = subject.split("#")[0]
-    parts = subject.split(".")
-    label = step + (f".{parts[1]}" if len(parts) > 1 else "")
+    step, _, rest = subject.partition(".")
+    label = step.split("#")[0] + (f".{rest}" if rest else "")
     if bounds.on:
         return f"{label} on {bounds.on}"
     if bounds.lower and bounds.upper:
@@ -265,12 +268,15 @@ def _message(
         str,
         date=str(subject_date or ""),
         expected=expected or "",
-        earliest=str(bounds.lower or ""),
-        latest=str(bounds.upper or ""),
+        earliest=_first_allowed(bounds) or "",
+        latest=_last_allowed(bounds) or "",
+        after=str(bounds.lower or ""),
+        until=str(bounds.upper or ""),
         step=step_names.get(step, step),
         event=ground.subject.key if ground.subject else "",
     )
-    if status == "violated" and rule.message is not None:
+    missing_step = isinstance(ground.formula, Truth) and ground.formula.reason.startswith("missing:")
+    if status == "violated" and rule.message is not None and not missing_step:
         text = rule.message.pick(lang).format_map(values)
     elif status == "unknown":
         missing = _missing_reason(ground)

@@ -129,9 +129,12 @@ def ground_rule(rule: CoreRule, case: Case) -> list[GroundFinding]:
     if rule.procedures and case.procedure not in rule.procedures:
         return []
     guard = None
+    when_events: list[str] = []  # what made the rule apply, shown on case-level findings
     if rule.when is not None:
+        when_context = _Context(case, rule, None)
         try:
-            guard = _ground(rule.when, _Context(case, rule, None))
+            guard = _ground(rule.when, when_context)
+            when_events = list(dict.fromkeys(when_context.events))
         except _NotApplicable:
             guard = Truth(False)
         guard = simplify(guard)
@@ -146,14 +149,16 @@ def ground_rule(rule: CoreRule, case: Case) -> list[GroundFinding]:
             guard = None
     if isinstance(rule.check, OrderCheck):
         return _ground_order(rule, rule.check, case, guard)
-    if rule.subject is None:
-        return [_finding(rule, case, None, guard)]
-    occurrences = case.occurrences(rule.subject)
-    if not occurrences:
+    occurrences = case.occurrences(rule.subject) if rule.subject else ()
+    if rule.subject is not None and not occurrences:
         if rule.missing_subject == "not_applicable":
             return [GroundFinding(rule, "case", [], None, note=f"{rule.subject} 未发生")]
         value = {"violated": False, "unknown": UNKNOWN, "satisfied": True}[rule.missing_subject]
-        return [GroundFinding(rule, "case", [], Truth(value, f"missing:{rule.subject}"), guard=guard)]
+        return [GroundFinding(rule, "case", when_events, Truth(value, f"missing:{rule.subject}"), guard=guard)]
+    if rule.subject is None:
+        finding = _finding(rule, case, None, guard)
+        finding.events = list(dict.fromkeys(when_events + finding.events))
+        return [finding]
     return [_finding(rule, case, occurrence, guard) for occurrence in occurrences]
 
 
@@ -205,8 +210,11 @@ class _Context:
     def occurrence_data(self, step: str) -> list[dict[str, Any]]:
         return [dict(o.data) for o in sorted(self.case.occurrences(step), key=_sort_key)]
 
-    def scope(self, data: dict[str, Any] | None) -> expressions.Scope:
-        return expressions.Scope(self.case.facts, data, self.occurrence_data)
+    def scope(self, occurrence: Occurrence | None) -> expressions.Scope:
+        if occurrence is None:
+            return expressions.Scope(self.case.facts, None, self.occurrence_data)
+        own = {"actor": occurrence.actor, "ref": occurrence.ref, "step": occurrence.step}
+        return expressions.Scope(self.case.facts, dict(occurrence.data), self.occurrence_data, own)
 
 
 def _sort_key(o: Occurrence) -> tuple:
@@ -235,8 +243,7 @@ def _ground(check: Check, ctx: _Context) -> Formula:  # noqa: C901 - one dispatc
             return _policy(check.missing_term, f"missing:{missing.step}")
         return Compare(left, check.op, right, check)
     if isinstance(check, ValueAtom):
-        data = dict(ctx.subject.data) if ctx.subject else None
-        value = expressions.evaluate(check.expr, ctx.scope(data))
+        value = expressions.evaluate(check.expr, ctx.scope(ctx.subject))
         if value is UNKNOWN:
             return _policy(check.missing, f"unknown:{check.expr.source}") if check.missing != "unknown" else Truth(
                 UNKNOWN, f"数据缺失: {check.expr.source}"
@@ -248,16 +255,19 @@ def _ground(check: Check, ctx: _Context) -> Formula:  # noqa: C901 - one dispatc
             if check.where is None:
                 matches.append(occurrence)
                 continue
-            ok = expressions.evaluate(check.where, ctx.scope(dict(occurrence.data)))
+            ok = expressions.evaluate(check.where, ctx.scope(occurrence))
             if ok is UNKNOWN:
                 undecided.append(occurrence)
             elif ok:
                 matches.append(occurrence)
-        ctx.events.extend(o.key for o in matches or undecided)
+        candidates = ctx.case.occurrences(check.step)
+        ctx.events.extend(o.key for o in matches or undecided or candidates)
         if matches:
             return Truth(True, f"exists:{check.step}")
         if undecided:
             return Truth(UNKNOWN, f"{check.step} 的数据不足以判断: {check.where.source if check.where else ''}")
+        if candidates and check.where is not None:
+            return Truth(False, f"{check.step} 不满足条件: {check.where.source}")
         return Truth(False, f"missing:{check.step}")
     if isinstance(check, ContainsAtom):
         if ctx.subject is None:

@@ -37,7 +37,7 @@ def render_case(result: CaseResult, lang: str = "zh", show_all: bool = False) ->
         if finding.status in ("violated", "unknown"):
             if finding.events:
                 lines.append(("      事件: " if lang == "zh" else "      events: ") + ", ".join(finding.events))
-            if finding.expected:
+            if finding.expected and (finding.earliest or finding.latest):
                 lines.append(("      合规范围: " if lang == "zh" else "      expected: ") + finding.expected)
             cite = finding.citation
             lines.append(

@@ -87,8 +87,8 @@ def parse(source: str) -> Expression:
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 raise ExprError(f"expression {source!r}: unknown function; allowed: {', '.join(sorted(FUNCTIONS))}")
-        if isinstance(node, ast.Name) and node.id not in FUNCTIONS | {"facts", "data", "None", "true", "false"}:
-            raise ExprError(f"expression {source!r}: unknown name {node.id!r}; use facts.x or data.x")
+        if isinstance(node, ast.Name) and node.id not in FUNCTIONS | {"facts", "data", "event", "None", "true", "false"}:
+            raise ExprError(f"expression {source!r}: unknown name {node.id!r}; use facts.x, data.x or event.actor")
     return Expression(str(source), tree)
 
 
@@ -130,6 +130,7 @@ class Scope:
     facts: dict[str, Any]
     data: dict[str, Any] | None
     occurrences: Callable[[str], list[dict[str, Any]]]  # step -> data dicts in date order
+    event: dict[str, Any] | None = None  # the judged occurrence's own fields: actor, ref
 
 
 class _Record:
@@ -161,6 +162,8 @@ def _eval(node: ast.AST, scope: Scope) -> Any:  # noqa: C901 - one dispatch over
             return _Record(scope.facts)
         if node.id == "data":
             return _Record(scope.data)
+        if node.id == "event":
+            return _Record(scope.event)
         if node.id in ("true", "false"):
             return node.id == "true"
         return None
