@@ -72,6 +72,7 @@ _ALLOWED = (
     ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot, ast.Name, ast.Load,
     ast.Attribute, ast.Constant, ast.List, ast.Tuple, ast.Call, ast.Subscript, ast.IfExp,
 )  # fmt: skip
+NAMES = {"facts", "data", "event", "None", "true", "false"}
 STEP_FUNCTIONS = {"count", "exists", "first", "last", "sum"}
 FUNCTIONS = {"count", "exists", "first", "last", "sum", "len", "year", "min", "max", "all_of"}
 
@@ -87,7 +88,7 @@ def parse(source: str) -> Expression:
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 raise ExprError(f"expression {source!r}: unknown function; allowed: {', '.join(sorted(FUNCTIONS))}")
-        if isinstance(node, ast.Name) and node.id not in FUNCTIONS | {"facts", "data", "event", "None", "true", "false"}:
+        if isinstance(node, ast.Name) and node.id not in FUNCTIONS | NAMES:
             raise ExprError(f"expression {source!r}: unknown name {node.id!r}; use facts.x, data.x or event.actor")
     return Expression(str(source), tree)
 
