@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The samples include deliberate violations: exit 1 is the expected answer, 2 is a real error.
 samples: $(STAMP)
-	-$(BIN)/compliance audit cases_samples/
+	@$(BIN)/compliance audit cases_samples/; status=$$?; [ $$status -le 1 ] || exit $$status
 
 rule-tests: $(STAMP)
 	$(BIN)/compliance test rules/
