@@ -236,8 +236,25 @@ def _expected_text(ground: GroundFinding, bounds: Bounds, step_names: dict[str, 
         return f"{label} {'<' if bounds.upper_strict else '<='} {bounds.upper}"
     formula = ground.formula
     if isinstance(formula, Truth) and formula.reason:
-        return formula.reason
+        return describe_reason(formula.reason, "en", {}, expected=True)
     return None
+
+
+def describe_reason(reason: str, lang: str, step_names: dict[str, str], expected: bool = False) -> str:
+    """Readable text for the reasons grounding records: "missing:X" parts, "; " for all of, " | " for one of."""
+
+    def atom(text: str) -> str:
+        if not text.startswith("missing:"):
+            return text
+        step = text.removeprefix("missing:")
+        if expected:
+            return f"{step} present"
+        name = step_names.get(step, step)
+        return f"缺少{name}（{step}）" if lang == "zh" else f"{step} is missing"
+
+    either = "或" if lang == "zh" and not expected else " or "
+    both = "；" if lang == "zh" and not expected else "; "
+    return both.join(either.join(atom(a) for a in part.split(" | ")) for part in reason.split("; "))
 
 
 def _subject_date(ground: GroundFinding, reader: DateReader) -> dt.date | None:
@@ -279,7 +296,9 @@ def _message(
     if status == "violated" and rule.message is not None and not missing_step:
         text = rule.message.pick(lang).format_map(values)
     elif status == "unknown":
-        missing = _missing_reason(ground)
+        reason = _missing_reason(ground)
+        fallback = "日期或数据缺失" if lang == "zh" else "a date or datum is missing"
+        missing = describe_reason(reason, lang, step_names) if reason else fallback
         text = (f"{title}：无法判断，{missing}" if lang == "zh" else f"{title}: cannot decide, {missing}")
     else:
         detail = _violation_detail(ground, bounds, subject_date, lang, step_names)
@@ -304,8 +323,7 @@ def _missing_reason(ground: GroundFinding) -> str:
             collect(formula.part)
 
     collect(ground.formula)
-    text = "; ".join(dict.fromkeys(r.replace("missing:", "缺少 ") for r in reasons))
-    return text or "日期或数据缺失"
+    return "; ".join(dict.fromkeys(reasons))
 
 
 def _violation_detail(
@@ -313,12 +331,7 @@ def _violation_detail(
 ) -> str:
     formula = ground.formula
     if isinstance(formula, Truth) and formula.reason:
-        reason = formula.reason
-        if reason.startswith("missing:"):
-            step = reason.removeprefix("missing:")
-            name = step_names.get(step, step)
-            return f"缺少{name}（{step}）" if lang == "zh" else f"{step} is missing"
-        return reason
+        return describe_reason(formula.reason, lang, step_names)
     if bounds.lower or bounds.upper or bounds.on:
         event = bounds.left_text or (ground.subject.key if ground.subject else "")
         parts = []

@@ -395,7 +395,8 @@ def simplify(formula: Formula) -> Formula:
             return trues[0]
         unknown = any(v is UNKNOWN for v in values)
         if not rest:
-            return Truth(UNKNOWN if unknown else False, "; ".join(c.reason for c in consts if c.reason))
+            # Alternatives that all failed: " | " keeps them apart from the "; " of a conjunction.
+            return Truth(UNKNOWN if unknown else False, " | ".join(c.reason for c in consts if c.reason))
         keep = rest + ((Truth(UNKNOWN, "数据缺失"),) if unknown else ())
         return keep[0] if len(keep) == 1 else Or(keep)
     if isinstance(formula, Not):
