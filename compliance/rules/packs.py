@@ -90,6 +90,9 @@ class RuleBook:
             current = newest.get(pack.id)
             if current is None or pack.spec.in_force_from > current.spec.in_force_from:
                 newest[pack.id] = pack
+        for pack in list(newest.values()):  # a later document may replace another pack outright
+            if pack.spec.supersedes:
+                newest.pop(pack.spec.supersedes, None)
         if not newest:
             known = [p for p in self.packs if jurisdiction in p.spec.jurisdictions]
             detail = ""
@@ -137,12 +140,17 @@ def _load_cached(directory: str) -> RuleBook:
                 raise RulePackError(str(exc)) from exc
         pack_docs.append((pack_file.parent, spec))
     packs = [Pack(spec, _load_rules(directory, spec, vocabulary), directory) for directory, spec in pack_docs]
-    seen: dict[str, Path] = {}
+    labels = [p.label for p in packs]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise RulePackError(f"{root}: pack version {duplicates[0]} is defined twice")
+    seen: dict[tuple[str, str], Path] = {}
     for pack in packs:
         for rule in pack.rules:
-            if rule.id in seen and seen[rule.id] != rule.file:
-                raise RulePackError(f"{rule.file}: rule id {rule.id} already defined in {seen[rule.id]}")
-            seen[rule.id] = rule.file
+            key = (pack.label, rule.id)  # versions of one pack may repeat a rule id
+            if key in seen and seen[key] != rule.file:
+                raise RulePackError(f"{rule.file}: rule id {rule.id} already defined in {seen[key]}")
+            seen[key] = rule.file
     return RuleBook(vocabulary, packs, root)
 
 
