@@ -1,0 +1,99 @@
+"""Running a batch: read inputs chunk by chunk, check chunks on every core, stream results to reports.
+
+Memory stays flat: at most a few chunks are in flight (read, being checked, or waiting to
+be written) whatever the number of cases; reports are written as results arrive.
+Results come back in input order, whatever order the workers finish in.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import click
+
+from compliance.engine.batch_worker import CaseOutcome, Settings, check_chunk
+from compliance.importers import Chunk, FailedSource, Source, open_source
+from compliance.sourcefile import InputError
+
+
+@dataclass
+class Inputs:
+    """The opened inputs, and how many cases they hold when that is cheap to know."""
+
+    sources: list[Source | FailedSource]
+    total: int | None
+
+    def chunks(self) -> Iterator[Chunk]:
+        for source in self.sources:
+            if isinstance(source, FailedSource):
+                yield source
+                continue
+            try:
+                yield from source.chunks()
+            except InputError as exc:
+                yield FailedSource(exc)
+
+
+def open_inputs(specs: list[str], settings: Settings, count: bool = True) -> Inputs:
+    sources: list[Source | FailedSource] = []
+    total: int | None = 0
+    for spec in specs:
+        try:
+            source = open_source(spec, settings.mapping)
+            sources.append(source)
+            if count and total is not None:
+                n = source.case_count()
+                total = None if n is None else total + n
+        except InputError as exc:
+            sources.append(FailedSource(exc))
+            if total is not None:
+                total += 1
+    return Inputs(sources, total if count else None)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run(
+    inputs: Inputs, settings: Settings, jobs: int, sink: Callable[[CaseOutcome], None], progress: bool | None = None
+) -> None:
+    """Check every case of the inputs, handing each outcome to `sink` in input order."""
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = (
+        click.progressbar(length=inputs.total or 0, label="检查案件", file=sys.stderr, show_pos=True)
+        if show and inputs.total
+        else nullcontext()
+    )
+    with bar as updater:
+        for outcomes in _checked(inputs.chunks(), settings, jobs):
+            for outcome in outcomes:
+                sink(outcome)
+            if updater is not None:
+                updater.update(len(outcomes))
+
+
+def _checked(chunks: Iterable[Chunk], settings: Settings, jobs: int) -> Iterator[list[CaseOutcome]]:
+    if jobs <= 1:
+        for chunk in chunks:
+            yield check_chunk(chunk, settings)
+        return
+    # Spawned, not forked: Polars' thread pool does not survive a fork.
+    context = multiprocessing.get_context("spawn")
+    # Each worker is one of `jobs` processes: give each its share of Polars threads, not all of them.
+    os.environ.setdefault("POLARS_MAX_THREADS", str(max(1, default_jobs() // jobs)))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending: deque[Future[list[CaseOutcome]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(check_chunk, chunk, settings))
+            while len(pending) > 2 * jobs:  # bounded: reading never runs far ahead of checking
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

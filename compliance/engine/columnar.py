@@ -1,0 +1,551 @@
+"""The column-wise batch engine: every rule evaluated over a whole chunk of cases at once.
+
+1. Events become a frame E (one row per event, keyed `step#n` as the model numbers them)
+   and a wide frame W (one row per case; a column per event date, a column per step count).
+2. Cases are grouped by the packs in force and the procedure; for each rule, by *shape*
+   (columnar_shapes): one representative of each shape is grounded by the ordinary
+   grounding, and its ground findings — formulas over `step#n` dates — are evaluated as
+   Polars expressions over all cases of that shape (columnar_expr).
+3. Only findings that are shown (violated / unknown; everything with show_all) get the
+   direct evaluator's explanation (`judge`), with that case's own dates.
+
+The per-case engine (`audit_case`) is the reference: tests check both agree finding for
+finding, on the samples and on generated cases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from compliance.calendar import Calendar
+from compliance.engine.batch_worker import SHOWN, CaseOutcome, Settings, check_documents, shown
+from compliance.engine.columnar_expr import CODE_STATUS, CONST, ExprBuilder, ShiftTables, const_dates, date_range_of
+from compliance.engine.columnar_shapes import RuleInfo, projected_case, rule_info
+from compliance.engine.columnar_validate import flagged_cases, parsed_dates
+from compliance.engine.evaluate import DateReader, judge
+from compliance.engine.ground import GroundFinding, ground_rule
+from compliance.findings import STATUS_ORDER, CaseResult, Finding
+from compliance.importers.cells import cell_text, parse_cell
+from compliance.importers.documents import ordered
+from compliance.importers.normalize import Normalized, RawChunk
+from compliance.model import Case
+from compliance.rules.core import CoreRule
+from compliance.rules.packs import NoPackError, Pack, RuleBook
+
+Payload = Callable[[int], tuple[dict[str, Any], list[tuple[str, int, dict[str, Any]]]]]
+SHOWN_CODES = (2, 3)
+
+
+class RowReader(DateReader):
+    """A DateReader over one case's dates as the columnar frames hold them (keys in event order)."""
+
+    def __init__(self, dates: dict[tuple[str, str], dt.date | None], calendar: Calendar) -> None:
+        self.calendar = calendar
+        self.dates = dates
+
+    def timeline(self) -> list[tuple[str, str | None, str | None]]:
+        keys = dict.fromkeys(key for key, _part in self.dates)
+        return [
+            (k, _iso(self.dates[(k, "date")] or self.dates[(k, "start")]), _iso(self.dates[(k, "end")])) for k in keys
+        ]
+
+
+@dataclasses.dataclass
+class Batch:
+    """One chunk's cases, in frames; a table's values are read back from the value keys, a Case's from the Case."""
+
+    events: pl.DataFrame  # cidx seq step kind key rank date start end dtext
+    cases: pl.DataFrame  # cidx case file jurisdiction procedure title first_date facts.*
+    payload: Payload | None  # a case's facts and events, for cases given as Case objects
+    rows_of: Callable[[int], tuple[int, int]]  # the case's rows in `events`
+
+    @property
+    def first_dates(self) -> list[dt.date | None]:
+        if not hasattr(self, "_first"):
+            self._first = self.cases["first_date"].to_list()
+        return self._first
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+
+def check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> list[CaseOutcome]:
+    book = settings.book()
+    frame = parsed_dates(ordered(norm.frame))
+    flagged = flagged_cases(frame, book.vocabulary)
+    results: dict[str, CaseOutcome] = {}
+    if len(flagged):
+        # The model decides these: an exact error, or (rarely) a case it accepts after all.
+        subset = Normalized(norm.frame.filter(pl.col("case").is_in(flagged.implode())), [], norm.sources)
+        for outcome in check_documents(subset, chunk, settings):
+            results[str(outcome.result.case)] = outcome
+    good = frame.filter(~pl.col("case").is_in(flagged.implode()))
+    order = frame["case"].unique(maintain_order=True).to_list()
+    if good.height:
+        batch = _batch_from_rows(good)
+        ids = batch.cases["case"].to_list()
+        found, readers = evaluate(batch, book, settings)
+        for cidx, result in found.items():
+            results[ids[cidx]] = _outcome(batch, cidx, result, readers.get(cidx))
+    return [results[case] for case in order if case in results]
+
+
+def check_cases(cases: list[Case], settings: Settings) -> list[CaseOutcome]:
+    """Already-loaded cases (from case files)."""
+    if not cases:
+        return []
+    batch = _batch_from_cases(cases)
+    found, readers = evaluate(batch, settings.book(), settings)
+    return [_outcome(batch, i, found[i], readers.get(i)) for i in range(len(cases))]
+
+
+def _outcome(batch: Batch, cidx: int, result: CaseResult, reader: RowReader | None) -> CaseOutcome:
+    if result.error is not None:
+        return CaseOutcome(result)
+    first = batch.first_dates[cidx]
+    shown_any = reader is not None and any(f.status in SHOWN for f in result.findings)
+    return CaseOutcome(result, first.year if first else None, reader.timeline() if shown_any else None)
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+# --- building the frames -----------------------------------------------------------------------
+
+
+def _batch_from_rows(frame: pl.DataFrame) -> Batch:
+    first_seen = frame["case"].unique(maintain_order=True)
+    index = pl.DataFrame({"case": first_seen, "cidx": pl.int_range(len(first_seen), eager=True).cast(pl.Int32)})
+    frame = frame.join(index, on="case", maintain_order="left")
+    facts_cols = [c for c in frame.columns if c.startswith("facts.")]
+    data_cols = [c for c in frame.columns if c.startswith("data.")]
+    cases = frame.group_by("cidx", maintain_order=True).agg(
+        pl.col("case", "file", "jurisdiction", "procedure", "title", *facts_cols).first()
+    )
+    events = frame.filter(pl.col("step").is_not_null()).select(
+        "cidx",
+        "seq",
+        pl.col("step_id").alias("step"),
+        "kind",
+        pl.col("date_d").alias("date"),
+        pl.col("start_d").alias("start"),
+        pl.col("end_d").alias("end"),
+        *data_cols,
+    )
+    events = _number(events)
+    rows_of = _row_index(events, cases.height)
+
+    return Batch(events, _with_first_date(cases, events), None, rows_of)
+
+
+def _batch_from_cases(cases: list[Case]) -> Batch:
+    rows: dict[str, list[Any]] = defaultdict(list)
+    case_rows: dict[str, list[Any]] = defaultdict(list)
+    fact_names = sorted({k for c in cases for k in c.facts})
+    data_names = sorted({k for c in cases for e in c.events for k in e.data})
+    for cidx, case in enumerate(cases):
+        for name, value in (
+            ("cidx", cidx),
+            ("case", case.id),
+            ("file", case.file),
+            ("jurisdiction", case.jurisdiction),
+            ("procedure", case.procedure),
+            ("title", case.title),
+        ):
+            case_rows[name].append(value)
+        for name in fact_names:
+            case_rows["facts." + name].append(cell_text(case.facts.get(name)))
+        for event in case.events:
+            for name, value in (
+                ("cidx", cidx),
+                ("seq", event.position),
+                ("step", event.step),
+                ("kind", "period" if event.date is None and event.start else "instant"),
+                ("date", event.date),
+                ("start", event.start),
+                ("end", event.end),
+            ):
+                rows[name].append(value)
+            for name in data_names:
+                rows["data." + name].append(cell_text(event.data.get(name)))
+    schema = {
+        "cidx": pl.Int32,
+        "seq": pl.Int64,
+        "step": pl.Utf8,
+        "kind": pl.Utf8,
+        "date": pl.Date,
+        "start": pl.Date,
+        "end": pl.Date,
+        **{"data." + n: pl.Utf8 for n in data_names},
+    }
+    events = _number(pl.DataFrame({k: rows.get(k, []) for k in schema}, schema=schema))
+    frame = pl.DataFrame(dict(case_rows), schema={**{k: pl.Utf8 for k in case_rows}, "cidx": pl.Int32})
+
+    def payload(cidx: int) -> tuple[dict[str, Any], list[tuple[str, int, dict[str, Any]]]]:
+        case = cases[cidx]
+        ranks = _ranks(case)
+        return dict(case.facts), [(e.step, ranks[e.key], dict(e.data)) for e in case.events]
+
+    return Batch(events, _with_first_date(frame, events), payload, _row_index(events, len(cases)))
+
+
+def _ranks(case: Case) -> dict[str, int]:
+    """Each occurrence's place among its step's occurrences by date, as grounding orders them."""
+    ranks: dict[str, int] = {}
+    by_step: dict[str, list] = defaultdict(list)
+    for event in case.events:
+        by_step[event.step].append(event)
+    for occurrences in by_step.values():
+        ordered_ = sorted(occurrences, key=lambda o: (o.anchor_date is None, o.anchor_date or dt.date.min, o.position))
+        ranks.update({o.key: i for i, o in enumerate(ordered_)})
+    return ranks
+
+
+def _number(events: pl.DataFrame) -> pl.DataFrame:
+    """`key` (step#n in event order, as the model numbers occurrences) and `rank` (order by date)."""
+    events = events.sort(["cidx", "seq"]).with_columns(
+        (pl.col("step") + "#" + (pl.col("seq").cum_count().over("cidx", "step")).cast(pl.Utf8)).alias("key"),
+        pl.coalesce("date", "start").alias("_anchor"),
+    )
+    ranked = events.sort(["cidx", "step", pl.col("_anchor").is_null(), "_anchor", "seq"]).with_columns(
+        (pl.col("seq").cum_count().over("cidx", "step") - 1).cast(pl.Int64).alias("rank")
+    )
+    return ranked.sort(["cidx", "seq"]).drop("_anchor")
+
+
+def _row_index(events: pl.DataFrame, cases: int) -> Callable[[int], tuple[int, int]]:
+    """Rows of each case in the events frame (sorted by case), for slicing without a scan."""
+    counts = [0] * cases
+    for cidx, n in events.group_by("cidx").len().iter_rows():
+        counts[cidx] = n
+    starts = [0] * (cases + 1)
+    for i, n in enumerate(counts):
+        starts[i + 1] = starts[i] + n
+    return lambda cidx: (starts[cidx], starts[cidx + 1])
+
+
+def _with_first_date(cases: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    first = events.group_by("cidx").agg(
+        pl.min_horizontal(pl.col("date").min(), pl.col("start").min()).alias("first_date")
+    )
+    return cases.join(first, on="cidx", how="left", maintain_order="left").sort("cidx")
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+_SHIFTS: dict[int, ShiftTables] = {}
+_GROUNDED: dict[tuple, tuple[Case, list[GroundFinding]]] = {}
+_INFO: dict[int, RuleInfo] = {}
+
+
+def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int, CaseResult], dict[int, RowReader]]:
+    """Every case's result, and the date readers of the cases that have findings to show."""
+    calendar = settings.calendar()
+    shifts = _SHIFTS.setdefault(id(calendar), ShiftTables(calendar))
+    wide = _wide(batch)
+    span = date_range_of(batch.events, ["date", "start", "end"])
+    if span:
+        shifts.cover(*span)
+    builder = ExprBuilder(set(wide.columns), shifts, lift_constants=True)
+    results, groups = _select_packs(batch.cases, book, settings.lang)
+    names = {s.id: (s.zh if settings.lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
+    tasks: list[tuple[int, tuple, GroundFinding, Case]] = []
+    for (labels, procedure), cidxs in groups.items():
+        packs = [_pack_by_label(book, label) for label in labels]
+        rules = [r for p in packs for r in p.core_rules(procedure)]
+        group = wide.filter(pl.col("cidx").is_in(cidxs))
+        for position, rule in enumerate(rules):
+            tasks.extend(_rule_tasks(rule, position, procedure, group, batch, book, builder, settings.show_all))
+    findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
+    readers = _readers(batch, {t[0] for t in tasks}, calendar)
+    for cidx, order, ground, representative in tasks:
+        reader = readers[cidx]
+        finding = judge(_for_case(ground, reader), representative, reader, settings.lang, names)
+        findings[cidx].append((order, finding))
+    for cidx, result in results.items():
+        if result.error is None:
+            listed = sorted(
+                findings.get(cidx, []), key=lambda x: (-STATUS_ORDER[x[1].status], x[1].rule, x[1].key, x[0])
+            )
+            result.findings = [f for _, f in listed]
+            shown(result, settings.show_all)
+    return results, readers
+
+
+def _pack_by_label(book: RuleBook, label: str) -> Pack:
+    return next(p for p in book.packs if p.label == label)
+
+
+def _select_packs(
+    cases: pl.DataFrame, book: RuleBook, lang: str
+) -> tuple[dict[int, CaseResult], dict[tuple, list[int]]]:
+    """Each case's packs (as `audit_case` picks them), or its error; cases grouped by (packs, procedure)."""
+    results: dict[int, CaseResult] = {}
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    chosen: dict[tuple, tuple[str, ...] | NoPackError] = {}
+    for cidx, case, file, jurisdiction, procedure, first_date in cases.select(
+        "cidx", "case", "file", "jurisdiction", "procedure", "first_date"
+    ).iter_rows():
+        result = CaseResult(case, file, jurisdiction=jurisdiction, procedure=procedure)
+        results[cidx] = result
+        key = (jurisdiction, procedure, first_date)
+        if key not in chosen:
+            try:
+                chosen[key] = tuple(p.label for p in book.select(jurisdiction, procedure, first_date))
+            except NoPackError as exc:
+                chosen[key] = exc
+        picked = chosen[key]
+        if isinstance(picked, NoPackError):
+            result.error = picked.en if lang == "en" else picked.zh
+            continue
+        result.packs = list(picked)
+        groups[(picked, procedure)].append(cidx)
+    return results, groups
+
+
+def _wide(batch: Batch) -> pl.DataFrame:
+    """One row per case: a Date column per `step#n|part`, an Int column `n:step` per step count."""
+    events = batch.events
+    long = pl.concat(
+        [
+            events.select("cidx", (pl.col("key") + "|" + part).alias("column"), pl.col(part).alias("value"))
+            for part in ("date", "start", "end")
+        ]
+    ).drop_nulls("value")
+    ids = batch.cases.select("cidx")
+    dates = long.pivot(on="column", index="cidx", values="value") if long.height else ids
+    counts = events.group_by("cidx", "step").len().with_columns(("n:" + pl.col("step")).alias("step"))
+    counts = counts.pivot(on="step", index="cidx", values="len") if counts.height else ids
+    return ids.join(dates, on="cidx", how="left").join(counts, on="cidx", how="left")
+
+
+def _info(rule: CoreRule) -> RuleInfo:
+    info = _INFO.get(id(rule))
+    if info is None:
+        info = _INFO[id(rule)] = rule_info(rule)
+    return info
+
+
+def _rule_tasks(
+    rule: CoreRule,
+    position: int,
+    procedure: str,
+    group: pl.DataFrame,
+    batch: Batch,
+    book: RuleBook,
+    builder: ExprBuilder,
+    show_all: bool,
+) -> list[tuple[int, tuple, GroundFinding, Case]]:
+    """Evaluate one rule over a group of cases; return the findings that need an explanation.
+
+    Shapes whose ground findings come out identical (most value shapes decide the same way)
+    are evaluated together: one Polars select per distinct set of ground formulas.
+    """
+    info = _info(rule)
+    counts = [
+        (pl.col(f"n:{s}") if f"n:{s}" in group.columns else pl.lit(None, pl.UInt32)).fill_null(0).alias(f"n:{s}")
+        for s in info.steps
+    ]
+    keys = [f"n:{s}" for s in info.steps]
+    frame = group.select("cidx", *counts)
+    if info.reads_values:
+        frame = frame.join(_value_key(batch, info), on="cidx", how="left").with_columns(pl.col("vkey").fill_null(""))
+        keys.append("vkey")
+    if keys:
+        shapes = frame.group_by(keys, maintain_order=True).agg(pl.col("cidx")).iter_rows()
+    else:
+        shapes = iter([(frame["cidx"].to_list(),)])
+    signatures: dict[tuple, int] = {}
+    grounded: list[tuple[Case, list[GroundFinding]]] = []  # one representative per signature
+    members: list[list[tuple[list[int], list[dt.date], list[GroundFinding], Case]]] = []
+    for row in shapes:
+        shape, cidxs = tuple(row[:-1]), row[-1]
+        representative, grounds = _grounded(rule, procedure, info, shape, cidxs[0], batch, book)
+        if not grounds:
+            continue
+        number = signatures.setdefault(_signature(grounds), len(signatures))
+        if number == len(grounded):
+            grounded.append((representative, grounds))
+            members.append([])
+        members[number].append((cidxs, const_dates(grounds), grounds, representative))
+    if not grounded:
+        return []
+    prefixes = tuple(f"{s}#" for s in info.steps)
+    date_cols = [c for c in group.columns if c.startswith(prefixes)]
+    shapes_all = [shape for shapes_of in members for shape in shapes_of]
+    rows = _rows_with_constants(group.select("cidx", *date_cols), members, builder)
+    tasks = []
+    parts = rows.partition_by("__sig", as_dict=True) if len(grounded) > 1 else {(0,): rows}
+    for (k,), part in parts.items():
+        grounds = grounded[k][1]
+        query = part.lazy().select(
+            "cidx",
+            "__shape",
+            *[e.alias(f"s{i}") for i, e in enumerate(builder.statuses(grounds, prefix=f"{CONST}{k}_"))],
+        )
+        if not show_all:
+            query = query.filter(pl.any_horizontal([pl.col(f"s{i}").is_in(SHOWN_CODES) for i in range(len(grounds))]))
+        for row in query.collect().iter_rows():
+            cidx, (_, _, own, representative) = row[0], shapes_all[row[1]]
+            for i, code in enumerate(row[2:]):
+                if show_all or code in SHOWN_CODES:
+                    tasks.append((cidx, (position, i), own[i], representative))
+    return tasks
+
+
+def _rows_with_constants(rows: pl.DataFrame, members: list, builder: ExprBuilder) -> pl.DataFrame:
+    """The cases of every shape with their signature, shape number and their shape's fixed dates as columns."""
+    cidxs: list[int] = []
+    signature_ids: list[int] = []
+    shape_ids: list[int] = []
+    consts: dict[str, list] = {}
+    shape_number = 0
+    every: list[dt.date] = []
+    for k, shapes_of in enumerate(members):
+        width = len(shapes_of[0][1])
+        start = len(cidxs)
+        for group_members, dates, _grounds, _case in shapes_of:
+            cidxs.extend(group_members)
+            signature_ids.extend([k] * len(group_members))
+            shape_ids.extend([shape_number] * len(group_members))
+            shape_number += 1
+            every.extend(dates)
+            for j in range(width):
+                consts.setdefault(f"{CONST}{k}_{j}", [None] * start).extend([dates[j]] * len(group_members))
+        for column in consts.values():
+            column.extend([None] * (len(cidxs) - len(column)))
+    if every:
+        builder.shifts.cover(min(every), max(every))  # a shift of a fixed date is looked up like any other
+    table = pl.DataFrame(
+        {
+            "cidx": pl.Series(cidxs, dtype=pl.Int32),
+            "__sig": pl.Series(signature_ids, dtype=pl.Int32),
+            "__shape": pl.Series(shape_ids, dtype=pl.Int32),
+            **{name: pl.Series(values, dtype=pl.Date) for name, values in consts.items()},
+        }
+    )
+    return table.join(rows, on="cidx", how="left", maintain_order="left")
+
+
+_CONST_DATE = re.compile(r"ConstDate\(date=datetime\.date\(\d+, \d+, \d+\)\)")
+
+
+def _signature(grounds: list[GroundFinding]) -> str:
+    """Shapes with the same signature have the same formulas up to their fixed dates (lifted into columns)."""
+    return _CONST_DATE.sub(
+        "ConstDate(?)",
+        repr(
+            [
+                (g.key, g.events, g.formula, g.guard, g.note, g.order_pair, g.subject.key if g.subject else None)
+                for g in grounds
+            ]
+        ),
+    )
+
+
+def _value_key(batch: Batch, info: RuleInfo) -> pl.DataFrame:
+    """Per case, the text of everything value-reading grounding looks at: step data, date order, facts."""
+    data_cols = [c for c in batch.events.columns if c.startswith("data.")]
+    if info.data_fields is not None:
+        data_cols = [c for c in data_cols if c[5:] in info.data_fields]
+    data_text = (
+        pl.concat_str(
+            [pl.lit(c[5:] + "=") + pl.col(c) for c in data_cols], separator="\x1f", ignore_nulls=True
+        ).fill_null("")
+        if data_cols
+        else pl.lit("")
+    )
+    rank = pl.col("rank").cast(pl.Utf8) if info.needs_order else pl.lit("0")
+    events = batch.events.filter(pl.col("step").is_in(list(info.steps))).select(
+        "cidx", pl.concat_str([pl.col("key"), rank, data_text], separator="\x1e")
+    )
+    per_case = events.group_by("cidx", maintain_order=True).agg(pl.col("key").str.join("\x1d").alias("ev"))
+    facts = [c for c in batch.cases.columns if c.startswith("facts.")]
+    if info.facts is not None:
+        facts = [c for c in facts if c[6:] in info.facts]
+    fact_text = (
+        pl.concat_str([pl.lit(c + "=") + pl.col(c).fill_null("\x00") for c in facts], separator="\x1f")
+        if facts
+        else pl.lit("")
+    )
+    cases = batch.cases.select("cidx", fact_text.alias("fk"))
+    joined = cases.join(per_case, on="cidx", how="left")
+    return joined.select(
+        "cidx", pl.concat_str([pl.col("fk"), pl.col("ev").fill_null("")], separator="\x1c").alias("vkey")
+    )
+
+
+def _grounded(
+    rule: CoreRule, procedure: str, info: RuleInfo, shape: tuple, cidx: int, batch: Batch, book: RuleBook
+) -> tuple[Case, list[GroundFinding]]:
+    key = (id(rule), procedure, shape)
+    cached = _GROUNDED.get(key)
+    if cached is not None:
+        return cached
+    kinds = {s: book.vocabulary.steps[s].kind for s in info.steps if s in book.vocabulary.steps}
+    counts = {s: int(n) for s, n in zip(info.steps, shape, strict=False) if n}
+    events = facts = None
+    if info.reads_values:
+        all_facts, items = batch.payload(cidx) if batch.payload else _parse_value_key(shape[-1])
+        events = [item for item in items if item[0] in info.steps]
+        facts = all_facts if info.facts is None else {k: v for k, v in all_facts.items() if k in info.facts}
+    case = projected_case(procedure, counts, kinds, events, facts)
+    grounds = ground_rule(rule, case)
+    _GROUNDED[key] = (case, grounds)
+    return case, grounds
+
+
+def _parse_value_key(text: str) -> tuple[dict[str, Any], list[tuple[str, int, dict[str, Any]]]]:
+    """The facts and events a value key spells (see `_value_key`): cheaper than fetching them again."""
+    fact_text, _, event_text = text.partition("\x1c")
+    facts = {}
+    for item in fact_text.split("\x1f") if fact_text else []:
+        name, _, value = item.partition("=")
+        if value != "\x00":
+            facts[name[6:]] = parse_cell(value)
+    events = []
+    for item in event_text.split("\x1d") if event_text else []:
+        key, rank, data_text = item.split("\x1e")
+        data = {}
+        for pair in data_text.split("\x1f") if data_text else []:
+            name, _, value = pair.partition("=")
+            data[name] = parse_cell(value)
+        events.append((key.split("#")[0], int(rank), data))
+    return facts, events
+
+
+def _readers(batch: Batch, cidxs: set[int], calendar: Calendar) -> dict[int, RowReader]:
+    """Date readers for the cases that need explanations, read from the events frame in one pass."""
+    dates: dict[int, dict[tuple[str, str], dt.date | None]] = defaultdict(dict)
+    if cidxs:
+        rows = batch.events.filter(pl.col("cidx").is_in(list(cidxs))).select("cidx", "key", "date", "start", "end")
+        for cidx, key, date, start, end in rows.iter_rows():
+            found = dates[cidx]
+            found[(key, "date")], found[(key, "start")], found[(key, "end")] = date, start, end
+    return {cidx: RowReader(dates[cidx], calendar) for cidx in cidxs}
+
+
+def _for_case(ground: GroundFinding, reader: RowReader) -> GroundFinding:
+    """The representative's ground finding, with the judged occurrence carrying this case's dates."""
+    subject = ground.subject
+    if subject is None:
+        return ground
+    real = dataclasses.replace(
+        subject,
+        date=reader.dates.get((subject.key, "date")),
+        start=reader.dates.get((subject.key, "start")),
+        end=reader.dates.get((subject.key, "end")),
+    )
+    return dataclasses.replace(ground, subject=real)
+
+
+__all__ = ["CODE_STATUS", "check_cases", "check_normalized", "evaluate"]

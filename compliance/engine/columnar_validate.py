@@ -1,0 +1,68 @@
+"""Which cases of a normalized table the column-wise engine may take as they are.
+
+The model (compliance/model.py) is the judge of a valid case. Running it on every case
+costs more than checking them all column-wise, so here every case is screened by
+conditions that are *sufficient* for the model to accept it; a case that fails any of
+them goes to the model, which either accepts it (the per-case engine then checks it) or
+says exactly what is wrong. Being too strict here costs time, never correctness.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from compliance.importers.cells import iso_date_expr
+from compliance.vocabulary import Vocabulary
+
+COUNTS = ("members", "present", "in_favour")
+
+
+def parsed_dates(frame: pl.DataFrame) -> pl.DataFrame:
+    """`date`, `start`, `end` as Date columns (null when absent), plus `bad_date` where text did not parse."""
+    exprs, bad = [], []
+    for name in ("date", "start", "end"):
+        parsed = iso_date_expr(name).str.to_date("%Y-%m-%d", strict=False)
+        exprs.append(parsed.alias(f"{name}_d"))
+        bad.append(pl.col(name).is_not_null() & parsed.is_null())
+    return frame.with_columns(*exprs).with_columns(pl.any_horizontal(bad).alias("bad_date"))
+
+
+def flagged_cases(frame: pl.DataFrame, vocabulary: Vocabulary) -> pl.Series:
+    """Case ids the model must look at (frame: normalized rows with parsed dates)."""
+    event = pl.col("step").is_not_null()
+    instant, period = pl.col("kind") == "instant", pl.col("kind") == "period"
+    has = {n: pl.col(f"{n}_d").is_not_null() for n in ("date", "start", "end")}
+    given = {n: pl.col(n).is_not_null() for n in ("date", "start", "end")}
+    row_bad = [
+        pl.col("procedure").is_null() | ~pl.col("procedure").is_in(list(vocabulary.procedures)),
+        pl.col("jurisdiction").is_null(),
+        event & pl.col("step_id").is_null(),
+        event & pl.col("bad_date"),
+        event & instant & (~has["date"] | given["start"] | given["end"]),
+        event & period & (given["date"] | ~has["start"] | ~has["end"]),
+        event & period & (pl.col("end_d") < pl.col("start_d")),
+    ]
+    row_bad.extend(_data_faults(frame))
+    bad = frame.filter(pl.any_horizontal(row_bad).fill_null(True))
+    return bad["case"].unique()
+
+
+def _data_faults(frame: pl.DataFrame) -> list[pl.Expr]:
+    """Step data the model checks: vote counts (non-negative integers, none above members) and *_date fields."""
+    faults: list[pl.Expr] = []
+    ints: dict[str, pl.Expr] = {}
+    for name in COUNTS:
+        column = f"data.{name}"
+        if column in frame.columns:
+            text = pl.col(column).str.strip_chars()
+            faults.append(text.is_not_null() & ~text.str.contains(r"^\+?\d+$"))
+            ints[name] = text.cast(pl.Int64, strict=False)
+    for lower, upper in (("present", "members"), ("in_favour", "members"), ("in_favour", "present")):
+        if lower in ints and upper in ints:
+            faults.append((ints[lower] > ints[upper]).fill_null(False))
+    for column in frame.columns:
+        if column.startswith("data.") and column.endswith("_date"):
+            text = pl.col(column).str.strip_chars()
+            valid = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") & text.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+            faults.append(text.is_not_null() & ~valid.fill_null(False))
+    return faults

@@ -1,0 +1,221 @@
+"""Cases and events in a SQL database (SQLite file by default, PostgreSQL by URL), via SQLAlchemy.
+
+Schema (docs/batch.md):
+
+    cases(case_id TEXT PRIMARY KEY, jurisdiction TEXT, procedure TEXT, title TEXT, facts TEXT)  -- facts: JSON object
+    events(id INTEGER PRIMARY KEY, case_id TEXT NOT NULL, seq INTEGER NOT NULL, step TEXT NOT NULL,
+           date TEXT, start TEXT, "end" TEXT, ref TEXT, actor TEXT, data TEXT)                   -- data: JSON object
+
+Dates may be ISO text or DATE columns. Errors cite `events.id` (or the case row) as the line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+
+from compliance.importers.cells import cell_text
+from compliance.importers.columns import plan_columns
+from compliance.importers.mapping import Mapping
+from compliance.importers.normalize import LINE, RawChunk
+from compliance.sourcefile import InputError
+
+metadata = sa.MetaData()
+cases_table = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("case_id", sa.Text, primary_key=True),
+    sa.Column("jurisdiction", sa.Text),
+    sa.Column("procedure", sa.Text),
+    sa.Column("title", sa.Text),
+    sa.Column("facts", sa.Text),
+)
+events_table = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Text, nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Column("date", sa.Text),
+    sa.Column("start", sa.Text),
+    sa.Column("end", sa.Text),
+    sa.Column("ref", sa.Text),
+    sa.Column("actor", sa.Text),
+    sa.Column("data", sa.Text),
+)
+CASES_PER_CHUNK = 2_000
+
+
+def database_url(spec: str) -> str:
+    """A path to a SQLite file, or a URL; plain postgresql:// URLs use the psycopg 3 driver."""
+    if "://" not in spec:
+        return f"sqlite:///{Path(spec).resolve()}"
+    if spec.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + spec.split("://", 1)[1]
+    return spec
+
+
+def is_database(spec: str) -> bool:
+    return spec.startswith(("postgresql://", "postgres://", "postgresql+", "sqlite://")) or Path(
+        spec
+    ).suffix.lower() in (".sqlite", ".sqlite3", ".db")
+
+
+def write_cases(url: str, cases: Iterable[dict[str, Any]]) -> int:
+    """Store case documents (the case-file structure) in the schema; returns the number written."""
+    engine = sa.create_engine(database_url(url))
+    metadata.create_all(engine)
+    count = 0
+    with engine.begin() as conn:
+        case_rows, event_rows = [], []
+        for case in cases:
+            count += 1
+            facts = case.get("facts")
+            case_rows.append(
+                {
+                    "case_id": str(case["case"]),
+                    "jurisdiction": case.get("jurisdiction"),
+                    "procedure": case.get("procedure"),
+                    "title": case.get("title"),
+                    "facts": json.dumps(facts, ensure_ascii=False, default=str) if facts else None,
+                }
+            )
+            for seq, event in enumerate(case.get("events", [])):
+                data = event.get("data")
+                event_rows.append(
+                    {
+                        "case_id": str(case["case"]),
+                        "seq": seq,
+                        "step": event["step"],
+                        **{k: cell_text(event.get(k)) for k in ("date", "start", "end", "ref", "actor")},
+                        "data": json.dumps(data, ensure_ascii=False, default=str) if data else None,
+                    }
+                )
+            if len(event_rows) > 20_000:
+                _flush(conn, case_rows, event_rows)
+                case_rows, event_rows = [], []
+        _flush(conn, case_rows, event_rows)
+    engine.dispose()
+    return count
+
+
+def _flush(conn: sa.Connection, case_rows: list, event_rows: list) -> None:
+    if case_rows:
+        conn.execute(cases_table.insert(), case_rows)
+    if event_rows:
+        conn.execute(events_table.insert(), event_rows)
+
+
+class SqlSource:
+    line_label = "events.id"
+
+    def __init__(self, spec: str, mapping: Mapping, cases_per_chunk: int = CASES_PER_CHUNK) -> None:
+        self.spec = spec
+        self.url = database_url(spec)
+        self.mapping = mapping
+        self.cases_per_chunk = cases_per_chunk
+        if "://" not in spec and not Path(spec).exists():
+            raise InputError(spec, "数据库文件不存在", expected="SQLite 文件或 postgresql:// URL")
+        self.engine = sa.create_engine(self.url)
+
+    def _check_schema(self, conn: sa.Connection) -> None:
+        tables = set(sa.inspect(conn).get_table_names())
+        missing = {"cases", "events"} - tables
+        if missing:
+            raise InputError(
+                self.spec,
+                f"数据库缺少表 {', '.join(sorted(missing))}",
+                field="schema",
+                expected="cases 与 events 表（见 docs/batch.md）",
+            )
+
+    def case_count(self) -> int:
+        with self.engine.connect() as conn:
+            self._check_schema(conn)
+            return int(conn.execute(sa.select(sa.func.count()).select_from(cases_table)).scalar_one())
+
+    def chunks(self) -> Iterator[RawChunk]:
+        c, e = cases_table, events_table
+        query = (
+            sa.select(
+                c.c.case_id,
+                c.c.jurisdiction,
+                c.c.procedure,
+                c.c.title,
+                c.c.facts,
+                e.c.id,
+                e.c.step,
+                e.c.date,
+                e.c.start,
+                e.c.end,
+                e.c.ref,
+                e.c.actor,
+                e.c.data,
+            )
+            .select_from(c.outerjoin(e, e.c.case_id == c.c.case_id))
+            .order_by(c.c.case_id, e.c.seq, e.c.id)
+        )
+        with self.engine.connect() as conn:
+            self._check_schema(conn)
+            rows: list[dict[str, Any]] = []
+            current, cases = None, 0
+            result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
+            for record in result:
+                if record.case_id != current:
+                    if cases >= self.cases_per_chunk:
+                        yield self._chunk(rows)
+                        rows, cases = [], 0
+                    current, cases = record.case_id, cases + 1
+                rows.append(self._row(record))
+            if rows:
+                yield self._chunk(rows)
+            orphans = conn.execute(sa.select(e.c.id, e.c.case_id).where(e.c.case_id.not_in(sa.select(c.c.case_id))))
+            lost = [{LINE: r.id, "case": r.case_id, "__orphan": "1"} for r in orphans]
+            if lost:
+                yield self._chunk(lost)
+
+    def _row(self, record: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            LINE: record.id,
+            "case": record.case_id,
+            "jurisdiction": record.jurisdiction,
+            "procedure": record.procedure,
+            "title": record.title,
+            "step": record.step,
+        }
+        for name in ("date", "start", "end", "ref", "actor"):
+            row[name] = cell_text(getattr(record, name))
+        for prefix, text in (("facts.", record.facts), ("data.", record.data)):
+            values = _json_object(text)
+            if values is None:
+                row["__bad_json"] = prefix[:-1]
+                continue
+            row.update({prefix + k: cell_text(v) for k, v in values.items()})
+        return row
+
+    def _chunk(self, rows: list[dict[str, Any]]) -> RawChunk:
+        headers = list(dict.fromkeys(k for row in rows for k in row))
+        frame = pl.DataFrame(
+            {h: pl.Series(h, [r.get(h) for r in rows], pl.Int64 if h == LINE else pl.Utf8) for h in headers}
+        )
+        plan = plan_columns([h for h in headers if h != LINE], {})
+        return RawChunk(frame, plan, self.spec, self.line_label)
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    """The facts/data JSON of a row ({} when empty); None when it is not a JSON object."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,151 @@
+"""CSV and Excel event logs: our headers, process-mining headers, Chinese headers, mapping files, bad rows."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from compliance.importers.mapping import load_mapping
+from tests.batch_support import check
+
+LATE_HEARING = [  # changan-late-hearing.yaml, as another system would export it
+    ("CA-X1", "land_use_application", "2024-05-20", "", ""),
+    ("CA-X1", "compensation_announcement", "", "2024-08-09", "2024-09-11"),
+    ("CA-X1", "hearing_request", "2024-09-02", "", ""),
+    ("CA-X1", "hearing", "2024-10-09", "", ""),
+]
+
+
+def _write(path: Path, header: list[str], rows: list[tuple]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _hearing_window(outcome) -> str:
+    return next(f.status for f in outcome.result.findings if f.rule == "changan.hearing-window")
+
+
+def test_chinese_headers_and_chinese_step_names(tmp_path):
+    rows = [
+        (
+            c,
+            {"hearing": "听证会", "hearing_request": "听证申请"}.get(s, s),
+            d,
+            b,
+            e,
+            "xian-changan",
+            "collective-expropriation",
+        )
+        for c, s, d, b, e in LATE_HEARING
+    ]
+    path = _write(tmp_path / "导出.csv", ["案件编号", "步骤", "日期", "开始", "结束", "辖区", "程序"], rows)
+    [outcome] = check([str(path)])
+    assert outcome.result.case == "CA-X1"
+    assert outcome.result.verdict == "violations"
+    assert _hearing_window(outcome) == "violated"
+    finding = next(f for f in outcome.result.findings if f.rule == "changan.hearing-window")
+    assert finding.expected == "hearing in (2024-09-11, 2024-10-08]"
+
+
+def test_process_mining_headers_with_timestamps_and_mapping(tmp_path):
+    # Timestamps with offsets, start_timestamp for periods, the system's own activity names.
+    names = {
+        "land_use_application": "Antrag",
+        "compensation_announcement": "Bekanntmachung",
+        "hearing_request": "Anhörungsantrag",
+        "hearing": "Anhörung",
+    }
+    rows = [
+        (c, names[s], f"{e or d} 10:00:00+08:00", f"{b} 09:00:00+08:00" if b else "") for c, s, d, b, e in LATE_HEARING
+    ]
+    path = _write(
+        tmp_path / "log.csv", ["case:concept:name", "concept:name", "time:timestamp", "start_timestamp"], rows
+    )
+    mapping_file = tmp_path / "mapping.yaml"
+    mapping_file.write_text(
+        "activities:\n"
+        + "".join(f"  {v}: {k}\n" for k, v in names.items())
+        + "defaults: {jurisdiction: xian-changan, procedure: collective-expropriation}\n",
+        encoding="utf-8",
+    )
+    [outcome] = check([str(path)], mapping=load_mapping(mapping_file))
+    assert outcome.result.error is None
+    assert _hearing_window(outcome) == "violated"
+
+
+def test_unmapped_activity_is_an_error_naming_line_and_column(tmp_path):
+    rows = [
+        (c, s if s != "hearing" else "hearring", d, b, e, "xian-changan", "collective-expropriation")
+        for c, s, d, b, e in LATE_HEARING
+    ]
+    rows.append(("CA-X2", "land_use_application", "2024-05-20", "", "", "xian-changan", "collective-expropriation"))
+    path = _write(tmp_path / "log.csv", ["case", "step", "date", "start", "end", "jurisdiction", "procedure"], rows)
+    bad, good = check([str(path)])
+    assert bad.result.verdict == "error" and bad.result.case == "CA-X1"
+    assert bad.result.error_detail["line"] == 5  # header is line 1; the hearing is the 4th event
+    assert bad.result.error_detail["column"] == "step"
+    assert "hearring" in bad.result.error and "hearing" in bad.result.error_detail["suggestion"]
+    assert good.result.case == "CA-X2" and good.result.verdict == "compliant"
+
+
+def test_bad_date_and_missing_case_id_rows(tmp_path):
+    rows = [
+        ("A", "land_use_application", "2024-13-01"),
+        ("", "land_use_application", "2024-05-01"),
+        ("B", "land_use_application", "2024/05/20"),
+    ]
+    path = _write(tmp_path / "log.csv", ["case", "step", "date"], rows)
+    outcomes = check([str(path)], mapping=load_mapping(_defaults(tmp_path)))
+    by_case = {o.result.case: o.result for o in outcomes}
+    assert by_case[None].error_detail["line"] == 3 and by_case[None].error_detail["field"] == "case"
+    assert by_case["A"].error_detail["line"] == 2 and by_case["A"].error_detail["column"] == "date"
+    assert "YYYY-MM-DD" in by_case["A"].error_detail["expected"]
+    assert by_case["B"].verdict == "compliant"  # 2024/05/20 is a date as Chinese systems write it
+
+
+def _defaults(tmp_path: Path) -> Path:
+    path = tmp_path / "defaults.yaml"
+    path.write_text("defaults: {jurisdiction: xian-changan, procedure: collective-expropriation}\n", encoding="utf-8")
+    return path
+
+
+def test_rows_of_a_case_need_not_be_adjacent(tmp_path):
+    rows = [(c, s, d, b, e, "xian-changan", "collective-expropriation") for c, s, d, b, e in LATE_HEARING]
+    other = [("CA-X2", "land_use_application", "2024-05-20", "", "", "xian-changan", "collective-expropriation")]
+    interleaved = [rows[0], other[0], *rows[1:]]
+    path = _write(
+        tmp_path / "log.csv", ["case", "step", "date", "start", "end", "jurisdiction", "procedure"], interleaved
+    )
+    outcomes = {o.result.case: o for o in check([str(path)])}
+    assert set(outcomes) == {"CA-X1", "CA-X2"}
+    assert _hearing_window(outcomes["CA-X1"]) == "violated"
+
+
+def _day(text: str) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def test_excel_log(tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "events"
+    sheet.append(["案件编号", "步骤", "日期", "开始", "结束", "辖区", "程序"])
+    for c, s, d, b, e in LATE_HEARING:
+        sheet.append([c, s, _day(d), _day(b), _day(e), "xian-changan", "collective-expropriation"])
+    path = tmp_path / "log.xlsx"
+    book.save(path)
+    [outcome] = check([str(path)])
+    assert _hearing_window(outcome) == "violated"
+
+
+def test_missing_case_column_fails_the_file_only(tmp_path):
+    path = _write(tmp_path / "log.csv", ["activity", "date"], [("hearing", "2024-01-01")])
+    [outcome] = check([str(path)])
+    assert outcome.result.verdict == "error"
+    assert outcome.result.error_detail["field"] == "header"
