@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import click
 
-from compliance.engine.batch_worker import CaseOutcome, Settings, check_chunk
+from compliance.engine.batch_worker import CaseOutcome, Settings, check_chunk, preload
 from compliance.importers import Chunk, FailedSource, Source, open_source
 from compliance.sourcefile import InputError
 
@@ -89,7 +89,10 @@ def _checked(chunks: Iterable[Chunk], settings: Settings, jobs: int) -> Iterator
     context = multiprocessing.get_context("spawn")
     # Each worker is one of `jobs` processes: give each its share of Polars threads, not all of them.
     os.environ.setdefault("POLARS_MAX_THREADS", str(max(1, default_jobs() // jobs)))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    book = settings.book()
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=preload, initargs=(settings.rules_dir, book)
+    ) as pool:
         pending: deque[Future[list[CaseOutcome]]] = deque()
         for chunk in chunks:
             pending.append(pool.submit(check_chunk, chunk, settings))

@@ -9,10 +9,11 @@ import click
 
 from compliance.batch import default_jobs, open_inputs, run
 from compliance.calendar import CalendarFileError, build_calendar
-from compliance.engine.batch_worker import CaseOutcome, Settings
+from compliance.engine.batch_worker import CaseOutcome, Settings, preload
+from compliance.engine.bookcache import cached_rulebook
 from compliance.importers.mapping import EMPTY, load_mapping
 from compliance.reports.batch_reports import FORMATS, Reports
-from compliance.rules.packs import DEFAULT_RULES_DIR, RulePackError, load_rulebook
+from compliance.rules.packs import DEFAULT_RULES_DIR, RulePackError
 from compliance.sourcefile import InputError
 
 
@@ -93,7 +94,7 @@ def batch(
     """
     chosen = _formats(formats)
     try:
-        book = load_rulebook(rules_dir or DEFAULT_RULES_DIR)
+        book = cached_rulebook(rules_dir or DEFAULT_RULES_DIR)
         build_calendar(list(calendar_files))  # fail early on a bad calendar file, before any worker starts
         mapping = load_mapping(mapping_file) if mapping_file else EMPTY
     except (RulePackError, CalendarFileError, InputError) as exc:
@@ -107,6 +108,7 @@ def batch(
         weekend_rollover=not holiday_rollover_only,
         mapping=mapping.with_defaults(jurisdiction=jurisdiction, procedure=procedure),
     )
+    preload(rules_dir, book)
     reports = Reports(out_dir, chosen, book, list(inputs))
     show_progress = sys.stderr.isatty() if progress is None else progress
     opened = open_inputs(list(inputs), settings, count=show_progress)

@@ -9,16 +9,18 @@ from pathlib import Path
 
 from compliance.audit import audit_case, audit_file
 from compliance.calendar import Calendar, build_calendar
+from compliance.engine.bookcache import cached_rulebook
 from compliance.findings import CaseResult
 from compliance.importers import CaseFilesChunk, Chunk, FailedSource
 from compliance.importers.documents import case_documents, error_result
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import Normalized, RawChunk, normalize
 from compliance.model import Case, case_from_document, load_case
-from compliance.rules.packs import RuleBook, load_rulebook
+from compliance.rules.packs import RuleBook
 from compliance.sourcefile import InputError
 
 SHOWN = ("violated", "unknown")
+MAX_TIMELINES = 200  # the HTML report draws the timelines of this many cases with findings
 TimelineEvent = tuple[str, str | None, str | None]  # (event key, date or start, end) as ISO text
 
 
@@ -58,10 +60,22 @@ class Settings:
     mapping: Mapping = field(default_factory=lambda: EMPTY)
 
     def book(self) -> RuleBook:
-        return load_rulebook(self.rules_dir)
+        book = _PRELOADED.get(self.rules_dir)
+        if book is None:
+            book = _PRELOADED[self.rules_dir] = cached_rulebook(self.rules_dir)
+        return book
 
     def calendar(self) -> Calendar:
         return _calendar(self.calendar_files, self.weekend_rollover)
+
+
+# Rule books handed to worker processes when they start: parsing rules/ again in every
+# worker would cost seconds each; unpickling the parent's takes milliseconds.
+_PRELOADED: dict[Path | None, RuleBook] = {}
+
+
+def preload(rules_dir: Path | None, book: RuleBook) -> None:
+    _PRELOADED[rules_dir] = book
 
 
 @lru_cache(maxsize=4)

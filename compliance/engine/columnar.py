@@ -18,15 +18,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import polars as pl
 
 from compliance.calendar import Calendar
-from compliance.engine.batch_worker import SHOWN, CaseOutcome, Settings, check_documents, shown
-from compliance.engine.columnar_expr import CODE_STATUS, CONST, ExprBuilder, ShiftTables, const_dates, date_range_of
+from compliance.engine.batch_worker import MAX_TIMELINES, SHOWN, CaseOutcome, Settings, check_documents, shown
+from compliance.engine.columnar_expr import (
+    CODE_STATUS,
+    CONST,
+    ExprBuilder,
+    ShiftTables,
+    const_dates,
+    date_range_of,
+    rewrite_aggregates,
+)
 from compliance.engine.columnar_shapes import RuleInfo, projected_case, rule_info
 from compliance.engine.columnar_validate import flagged_cases, parsed_dates
 from compliance.engine.evaluate import DateReader, judge
@@ -65,6 +73,8 @@ class Batch:
     cases: pl.DataFrame  # cidx case file jurisdiction procedure title first_date facts.*
     payload: Payload | None  # a case's facts and events, for cases given as Case objects
     rows_of: Callable[[int], tuple[int, int]]  # the case's rows in `events`
+    timelines: int = 0  # timelines handed out so far
+    value_keys: dict[tuple, pl.DataFrame] = dataclasses.field(default_factory=dict)  # rules reading the same values
 
     @property
     def first_dates(self) -> list[dt.date | None]:
@@ -110,8 +120,12 @@ def _outcome(batch: Batch, cidx: int, result: CaseResult, reader: RowReader | No
     if result.error is not None:
         return CaseOutcome(result)
     first = batch.first_dates[cidx]
+    # Reports draw the timelines of the first MAX_TIMELINES cases with findings; a chunk never needs more.
     shown_any = reader is not None and any(f.status in SHOWN for f in result.findings)
-    return CaseOutcome(result, first.year if first else None, reader.timeline() if shown_any else None)
+    if shown_any and batch.timelines < MAX_TIMELINES:
+        batch.timelines += 1
+        return CaseOutcome(result, first.year if first else None, reader.timeline())
+    return CaseOutcome(result, first.year if first else None)
 
 
 def _iso(day: dt.date | None) -> str | None:
@@ -122,9 +136,10 @@ def _iso(day: dt.date | None) -> str | None:
 
 
 def _batch_from_rows(frame: pl.DataFrame) -> Batch:
-    first_seen = frame["case"].unique(maintain_order=True)
-    index = pl.DataFrame({"case": first_seen, "cidx": pl.int_range(len(first_seen), eager=True).cast(pl.Int32)})
-    frame = frame.join(index, on="case", maintain_order="left")
+    # Rows come grouped by case in order of first appearance (`ordered`): a case's number is a run count.
+    frame = frame.with_columns(
+        (pl.col("case").ne_missing(pl.col("case").shift(1)).cum_sum() - 1).cast(pl.Int32).alias("cidx")
+    )
     facts_cols = [c for c in frame.columns if c.startswith("facts.")]
     data_cols = [c for c in frame.columns if c.startswith("data.")]
     cases = frame.group_by("cidx", maintain_order=True).agg(
@@ -210,15 +225,23 @@ def _ranks(case: Case) -> dict[str, int]:
 
 
 def _number(events: pl.DataFrame) -> pl.DataFrame:
-    """`key` (step#n in event order, as the model numbers occurrences) and `rank` (order by date)."""
-    events = events.sort(["cidx", "seq"]).with_columns(
-        (pl.col("step") + "#" + (pl.col("seq").cum_count().over("cidx", "step")).cast(pl.Utf8)).alias("key"),
-        pl.coalesce("date", "start").alias("_anchor"),
+    """`key`: step#n in event order, as the model numbers occurrences (rows sorted by case, then order)."""
+    return events.with_columns(
+        (pl.col("step") + "#" + (pl.col("seq").cum_count().over("cidx", "step")).cast(pl.Utf8)).alias("key")
     )
-    ranked = events.sort(["cidx", "step", pl.col("_anchor").is_null(), "_anchor", "seq"]).with_columns(
-        (pl.col("seq").cum_count().over("cidx", "step") - 1).cast(pl.Int64).alias("rank")
+
+
+def _ranked(events: pl.DataFrame) -> pl.DataFrame:
+    """`rank`: each occurrence's place among its step's occurrences by date, as grounding orders them."""
+    anchor = pl.coalesce("date", "start")
+    return events.with_columns(
+        pl.struct(anchor.is_null().alias("a"), anchor.alias("b"), pl.col("seq").alias("c"))
+        .rank("ordinal")
+        .over("cidx", "step")
+        .sub(1)
+        .cast(pl.Int64)
+        .alias("rank")
     )
-    return ranked.sort(["cidx", "seq"]).drop("_anchor")
 
 
 def _row_index(events: pl.DataFrame, cases: int) -> Callable[[int], tuple[int, int]]:
@@ -243,7 +266,10 @@ def _with_first_date(cases: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
 
 
 _SHIFTS: dict[int, ShiftTables] = {}
-_GROUNDED: dict[tuple, tuple[Case, list[GroundFinding]]] = {}
+# Ground findings per (rule, procedure, shape), kept across chunks; value shapes are often
+# one per case, so the oldest are dropped beyond a bound to keep memory flat.
+_GROUNDED: OrderedDict[tuple, tuple[Case, list[GroundFinding]]] = OrderedDict()
+GROUNDED_LIMIT = 20_000
 _INFO: dict[int, RuleInfo] = {}
 
 
@@ -256,6 +282,7 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
     if span:
         shifts.cover(*span)
     builder = ExprBuilder(set(wide.columns), shifts, lift_constants=True)
+    builder.column_list = wide.columns
     results, groups = _select_packs(batch.cases, book, settings.lang)
     names = {s.id: (s.zh if settings.lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
     tasks: list[tuple[int, tuple, GroundFinding, Case]] = []
@@ -313,7 +340,7 @@ def _select_packs(
 
 
 def _wide(batch: Batch) -> pl.DataFrame:
-    """One row per case: a Date column per `step#n|part`, an Int column `n:step` per step count."""
+    """One row per case, a Date column per `step#n|part` (counts and aggregates are expressions over these)."""
     events = batch.events
     long = pl.concat(
         [
@@ -322,10 +349,13 @@ def _wide(batch: Batch) -> pl.DataFrame:
         ]
     ).drop_nulls("value")
     ids = batch.cases.select("cidx")
-    dates = long.pivot(on="column", index="cidx", values="value") if long.height else ids
-    counts = events.group_by("cidx", "step").len().with_columns(("n:" + pl.col("step")).alias("step"))
-    counts = counts.pivot(on="step", index="cidx", values="len") if counts.height else ids
-    return ids.join(dates, on="cidx", how="left").join(counts, on="cidx", how="left")
+    if long.height == 0:
+        return ids
+    columns = long["column"].unique().sort().to_list()
+    dates = long.with_columns(pl.col("column").cast(pl.Categorical)).pivot(
+        on="column", index="cidx", values="value", on_columns=columns
+    )
+    return ids.join(dates, on="cidx", how="left")
 
 
 def _info(rule: CoreRule) -> RuleInfo:
@@ -339,7 +369,7 @@ def _rule_tasks(
     rule: CoreRule,
     position: int,
     procedure: str,
-    group: pl.DataFrame,
+    group_frame: pl.DataFrame,
     batch: Batch,
     book: RuleBook,
     builder: ExprBuilder,
@@ -351,12 +381,9 @@ def _rule_tasks(
     are evaluated together: one Polars select per distinct set of ground formulas.
     """
     info = _info(rule)
-    counts = [
-        (pl.col(f"n:{s}") if f"n:{s}" in group.columns else pl.lit(None, pl.UInt32)).fill_null(0).alias(f"n:{s}")
-        for s in info.steps
-    ]
+    counts = [builder.count(s).alias(f"n:{s}") for s in info.steps]
     keys = [f"n:{s}" for s in info.steps]
-    frame = group.select("cidx", *counts)
+    frame = group_frame.select("cidx", *counts)
     if info.reads_values:
         frame = frame.join(_value_key(batch, info), on="cidx", how="left").with_columns(pl.col("vkey").fill_null(""))
         keys.append("vkey")
@@ -364,42 +391,63 @@ def _rule_tasks(
         shapes = frame.group_by(keys, maintain_order=True).agg(pl.col("cidx")).iter_rows()
     else:
         shapes = iter([(frame["cidx"].to_list(),)])
-    signatures: dict[tuple, int] = {}
-    grounded: list[tuple[Case, list[GroundFinding]]] = []  # one representative per signature
-    members: list[list[tuple[list[int], list[dt.date], list[GroundFinding], Case]]] = []
+    groups: list[_SlotGroup] = []
     for row in shapes:
         shape, cidxs = tuple(row[:-1]), row[-1]
         representative, grounds = _grounded(rule, procedure, info, shape, cidxs[0], batch, book)
         if not grounds:
             continue
-        number = signatures.setdefault(_signature(grounds), len(signatures))
-        if number == len(grounded):
-            grounded.append((representative, grounds))
-            members.append([])
-        members[number].append((cidxs, const_dates(grounds), grounds, representative))
-    if not grounded:
+        counts = {s: len(representative.occurrences(s)) for s in info.steps}
+        slots = [(rewrite_aggregates(g.formula, counts), rewrite_aggregates(g.guard, counts)) for g in grounds]
+        signatures = [_CONST_DATE.sub("ConstDate(?)", repr(slot)) for slot in slots]
+        group = next((g for g in groups if g.accepts(signatures)), None)
+        if group is None:
+            group = _SlotGroup()
+            groups.append(group)
+        group.add(signatures, slots)
+        group.members.append((cidxs, const_dates(slots), grounds, representative))
+    if not groups:
         return []
     prefixes = tuple(f"{s}#" for s in info.steps)
-    date_cols = [c for c in group.columns if c.startswith(prefixes)]
+    date_cols = [c for c in builder.column_list if c.startswith(prefixes)]
+    members = [g.members for g in groups]
     shapes_all = [shape for shapes_of in members for shape in shapes_of]
-    rows = _rows_with_constants(group.select("cidx", *date_cols), members, builder)
+    rows = _rows_with_constants(group_frame.select("cidx", *date_cols), members, builder)
     tasks = []
-    parts = rows.partition_by("__sig", as_dict=True) if len(grounded) > 1 else {(0,): rows}
+    parts = rows.partition_by("__sig", as_dict=True) if len(groups) > 1 else {(0,): rows}
     for (k,), part in parts.items():
-        grounds = grounded[k][1]
-        query = part.lazy().select(
-            "cidx",
-            "__shape",
-            *[e.alias(f"s{i}") for i, e in enumerate(builder.statuses(grounds, prefix=f"{CONST}{k}_"))],
-        )
+        exprs = builder.statuses(groups[k].slots, prefix=f"{CONST}{k}_")
+        query = part.lazy().select("cidx", "__shape", *[e.alias(f"s{i}") for i, e in enumerate(exprs)])
         if not show_all:
-            query = query.filter(pl.any_horizontal([pl.col(f"s{i}").is_in(SHOWN_CODES) for i in range(len(grounds))]))
+            query = query.filter(pl.any_horizontal([pl.col(f"s{i}").is_in(SHOWN_CODES) for i in range(len(exprs))]))
         for row in query.collect().iter_rows():
             cidx, (_, _, own, representative) = row[0], shapes_all[row[1]]
-            for i, code in enumerate(row[2:]):
+            for i in range(len(own)):  # slots past this shape's findings belong to longer shapes
+                code = row[2 + i]
                 if show_all or code in SHOWN_CODES:
                     tasks.append((cidx, (position, i), own[i], representative))
     return tasks
+
+
+@dataclasses.dataclass
+class _SlotGroup:
+    """Shapes whose findings agree slot by slot (up to fixed dates): one expression per slot serves them all.
+
+    A case with 3 payments has 3 findings, one with 7 has 7; with their first-agreement
+    dates as aggregate columns, slot i reads the same for both, so they share a select.
+    """
+
+    signatures: list[str] = dataclasses.field(default_factory=list)
+    slots: list[tuple] = dataclasses.field(default_factory=list)
+    members: list[tuple] = dataclasses.field(default_factory=list)
+
+    def accepts(self, signatures: list[str]) -> bool:
+        return all(a == b for a, b in zip(self.signatures, signatures, strict=False))
+
+    def add(self, signatures: list[str], slots: list[tuple]) -> None:
+        if len(signatures) > len(self.signatures):
+            self.signatures.extend(signatures[len(self.signatures) :])
+            self.slots.extend(slots[len(self.slots) :])
 
 
 def _rows_with_constants(rows: pl.DataFrame, members: list, builder: ExprBuilder) -> pl.DataFrame:
@@ -411,7 +459,7 @@ def _rows_with_constants(rows: pl.DataFrame, members: list, builder: ExprBuilder
     shape_number = 0
     every: list[dt.date] = []
     for k, shapes_of in enumerate(members):
-        width = len(shapes_of[0][1])
+        width = max(len(dates) for _m, dates, _g, _c in shapes_of)
         start = len(cidxs)
         for group_members, dates, _grounds, _case in shapes_of:
             cidxs.extend(group_members)
@@ -420,7 +468,8 @@ def _rows_with_constants(rows: pl.DataFrame, members: list, builder: ExprBuilder
             shape_number += 1
             every.extend(dates)
             for j in range(width):
-                consts.setdefault(f"{CONST}{k}_{j}", [None] * start).extend([dates[j]] * len(group_members))
+                value = dates[j] if j < len(dates) else None
+                consts.setdefault(f"{CONST}{k}_{j}", [None] * start).extend([value] * len(group_members))
         for column in consts.values():
             column.extend([None] * (len(cidxs) - len(column)))
     if every:
@@ -439,19 +488,6 @@ def _rows_with_constants(rows: pl.DataFrame, members: list, builder: ExprBuilder
 _CONST_DATE = re.compile(r"ConstDate\(date=datetime\.date\(\d+, \d+, \d+\)\)")
 
 
-def _signature(grounds: list[GroundFinding]) -> str:
-    """Shapes with the same signature have the same formulas up to their fixed dates (lifted into columns)."""
-    return _CONST_DATE.sub(
-        "ConstDate(?)",
-        repr(
-            [
-                (g.key, g.events, g.formula, g.guard, g.note, g.order_pair, g.subject.key if g.subject else None)
-                for g in grounds
-            ]
-        ),
-    )
-
-
 def _value_key(batch: Batch, info: RuleInfo) -> pl.DataFrame:
     """Per case, the text of everything value-reading grounding looks at: step data, date order, facts."""
     data_cols = [c for c in batch.events.columns if c.startswith("data.")]
@@ -464,10 +500,14 @@ def _value_key(batch: Batch, info: RuleInfo) -> pl.DataFrame:
         if data_cols
         else pl.lit("")
     )
+    cache_key = (info.steps, tuple(data_cols), info.needs_order, info.facts)
+    if cache_key in batch.value_keys:
+        return batch.value_keys[cache_key]
+    events = batch.events.filter(pl.col("step").is_in(list(info.steps)))
+    if info.needs_order:
+        events = _ranked(events)
     rank = pl.col("rank").cast(pl.Utf8) if info.needs_order else pl.lit("0")
-    events = batch.events.filter(pl.col("step").is_in(list(info.steps))).select(
-        "cidx", pl.concat_str([pl.col("key"), rank, data_text], separator="\x1e")
-    )
+    events = events.select("cidx", pl.concat_str([pl.col("key"), rank, data_text], separator="\x1e"))
     per_case = events.group_by("cidx", maintain_order=True).agg(pl.col("key").str.join("\x1d").alias("ev"))
     facts = [c for c in batch.cases.columns if c.startswith("facts.")]
     if info.facts is not None:
@@ -479,9 +519,10 @@ def _value_key(batch: Batch, info: RuleInfo) -> pl.DataFrame:
     )
     cases = batch.cases.select("cidx", fact_text.alias("fk"))
     joined = cases.join(per_case, on="cidx", how="left")
-    return joined.select(
+    batch.value_keys[cache_key] = joined.select(
         "cidx", pl.concat_str([pl.col("fk"), pl.col("ev").fill_null("")], separator="\x1c").alias("vkey")
     )
+    return batch.value_keys[cache_key]
 
 
 def _grounded(
@@ -490,6 +531,7 @@ def _grounded(
     key = (id(rule), procedure, shape)
     cached = _GROUNDED.get(key)
     if cached is not None:
+        _GROUNDED.move_to_end(key)
         return cached
     kinds = {s: book.vocabulary.steps[s].kind for s in info.steps if s in book.vocabulary.steps}
     counts = {s: int(n) for s, n in zip(info.steps, shape, strict=False) if n}
@@ -501,6 +543,8 @@ def _grounded(
     case = projected_case(procedure, counts, kinds, events, facts)
     grounds = ground_rule(rule, case)
     _GROUNDED[key] = (case, grounds)
+    if len(_GROUNDED) > GROUNDED_LIMIT:
+        _GROUNDED.popitem(last=False)
     return case, grounds
 
 

@@ -25,7 +25,6 @@ from compliance.engine.ground import (
     Earliest,
     EventDate,
     Formula,
-    GroundFinding,
     Latest,
     Not,
     Or,
@@ -42,6 +41,53 @@ CODE_STATUS = {NOT_APPLICABLE: "not_applicable", SATISFIED: "satisfied", UNKNOWN
 
 def column_name(key: str, part: str) -> str:
     return f"{key}|{part}"
+
+
+@dataclass(frozen=True)
+class StepAggregate:
+    """The earliest (or latest) `part` over *all* occurrences of a step: a per-case column.
+
+    Grounding spells "the first agreement" as Earliest(agreement#1, …, agreement#m); written
+    this way instead, the formula no longer depends on m, so cases with 2 and with 7
+    agreements share one expression. Unknown when any occurrence lacks the date, as Earliest is.
+    """
+
+    step: str
+    part: str
+    earliest: bool
+
+
+def rewrite_aggregates(formula: Formula | None, counts: dict[str, int]) -> Formula | None:
+    """Earliest/Latest over every occurrence of one step → StepAggregate (see there)."""
+    if formula is None:
+        return None
+
+    def date(expr: DateExpr):
+        if isinstance(expr, Earliest | Latest):
+            items = expr.items
+            if all(isinstance(i, EventDate) for i in items):
+                steps = {i.key.rsplit("#", 1)[0] for i in items}
+                parts = {i.part for i in items}
+                if len(steps) == 1 and len(parts) == 1:
+                    step, part = steps.pop(), parts.pop()
+                    wanted = {f"{step}#{n}" for n in range(1, counts.get(step, 0) + 1)}
+                    if {i.key for i in items} == wanted and len(items) == len(wanted):
+                        return StepAggregate(step, part, isinstance(expr, Earliest))
+            return type(expr)(tuple(date(i) for i in items))
+        if isinstance(expr, ShiftOf):
+            return ShiftOf(date(expr.base), expr.n, expr.unit, expr.sign)
+        return expr
+
+    def truth(node: Formula) -> Formula:
+        if isinstance(node, Compare):
+            return Compare(date(node.left), node.op, date(node.right), node.atom)
+        if isinstance(node, And | Or):
+            return type(node)(tuple(truth(p) for p in node.parts))
+        if isinstance(node, Not):
+            return Not(truth(node.part))
+        return node
+
+    return truth(formula)
 
 
 @dataclass
@@ -74,7 +120,7 @@ class ShiftTables:
         return pl.lit(table).gather(base.cast(pl.Int32) - self.low).cast(pl.Date)
 
 
-def const_dates(grounds: list[GroundFinding]) -> list[dt.date]:
+def const_dates(slots: list[tuple[Formula | None, Formula | None]]) -> list[dt.date]:
     """Every fixed date in the findings' formulas, in the order `ExprBuilder` meets them.
 
     Dates read from step data (a committee's notice date, an appraisal's valuation date)
@@ -102,11 +148,11 @@ def const_dates(grounds: list[GroundFinding]) -> list[dt.date]:
         elif isinstance(formula, Not):
             truth(formula.part)
 
-    for ground in grounds:
-        if ground.formula is not None:
-            truth(ground.formula)
-            if ground.guard is not None:
-                truth(ground.guard)
+    for formula, guard in slots:
+        if formula is not None:
+            truth(formula)
+            if guard is not None:
+                truth(guard)
     return found
 
 
@@ -122,11 +168,20 @@ class ExprBuilder:
         self.lift = lift_constants
         self.consts = 0
         self.prefix = CONST
+        self.column_list: list[str] = sorted(columns)
+        self._occurrences: dict[tuple[str, str], list[str]] = {}
 
     def date(self, expr: DateExpr) -> pl.Expr:
         if isinstance(expr, EventDate):
             name = column_name(expr.key, expr.part)
             return pl.col(name) if name in self.columns else pl.lit(None, pl.Date)
+        if isinstance(expr, StepAggregate):
+            # Every occurrence of a step has the same kind, so a part is either present for all of them or
+            # for none: ignoring the nulls of occurrences a case does not have loses nothing.
+            items = [pl.col(c) for c in self.occurrence_columns(expr.step, expr.part)]
+            if not items:
+                return pl.lit(None, pl.Date)
+            return pl.min_horizontal(items) if expr.earliest else pl.max_horizontal(items)
         if isinstance(expr, ConstDate):
             if self.lift:
                 self.consts += 1
@@ -164,20 +219,36 @@ class ExprBuilder:
             return ~self.truth(formula.part)
         raise TypeError(formula)
 
-    def statuses(self, grounds: list[GroundFinding], prefix: str = CONST) -> list[pl.Expr]:
-        """Status expressions of the findings, fixed dates read from columns `{prefix}0`, `{prefix}1`, …"""
-        self.consts, self.prefix = 0, prefix
-        return [self.status(g) for g in grounds]
+    def occurrence_columns(self, step: str, part: str) -> list[str]:
+        found = self._occurrences.get((step, part))
+        if found is None:
+            numbers = sorted(
+                int(c.split("|")[0].rsplit("#", 1)[1])
+                for c in self.column_list
+                if c.startswith(step + "#") and c.endswith("|" + part) and c.split("#")[0] == step
+            )
+            found = self._occurrences[(step, part)] = [f"{step}#{n}|{part}" for n in numbers]
+        return found
 
-    def status(self, ground: GroundFinding) -> pl.Expr:
-        """The finding's status code, as `judge` decides it."""
-        if ground.formula is None:
+    def count(self, step: str) -> pl.Expr:
+        """How often the step occurs in each case: its occurrences with a date (or a start)."""
+        present = [pl.col(c).is_not_null() for part in ("date", "start") for c in self.occurrence_columns(step, part)]
+        return pl.sum_horizontal(present).cast(pl.UInt32) if present else pl.lit(0, pl.UInt32)
+
+    def statuses(self, slots: list[tuple[Formula | None, Formula | None]], prefix: str = CONST) -> list[pl.Expr]:
+        """Status expressions of (formula, guard) pairs, fixed dates read from columns `{prefix}0`, `{prefix}1`, …"""
+        self.consts, self.prefix = 0, prefix
+        return [self.status(formula, guard) for formula, guard in slots]
+
+    def status(self, formula: Formula | None, guard: Formula | None) -> pl.Expr:
+        """A finding's status code, as `judge` decides it."""
+        if formula is None:
             return pl.lit(NOT_APPLICABLE, pl.Int8)
-        value = self.truth(ground.formula)
+        value = self.truth(formula)
         status = pl.when(value.is_null()).then(UNKNOWN_CODE).when(value).then(SATISFIED).otherwise(VIOLATED)
-        if ground.guard is not None:
-            guard = self.truth(ground.guard)
-            status = pl.when(guard.is_not_null() & ~guard).then(NOT_APPLICABLE).otherwise(status)
+        if guard is not None:
+            guarded = self.truth(guard)
+            status = pl.when(guarded.is_not_null() & ~guarded).then(NOT_APPLICABLE).otherwise(status)
         return status.cast(pl.Int8)
 
 

@@ -18,13 +18,30 @@ COUNTS = ("members", "present", "in_favour")
 
 
 def parsed_dates(frame: pl.DataFrame) -> pl.DataFrame:
-    """`date`, `start`, `end` as Date columns (null when absent), plus `bad_date` where text did not parse."""
-    exprs, bad = [], []
+    """`date`, `start`, `end` as Date columns (null when absent), plus `bad_date` where text did not parse.
+
+    Most cells are ISO already (`2024-03-01`, perhaps with a time after a space or T): those are
+    sliced and parsed directly; only the rest go through the general pattern (2024/3/1, 2024年3月1日).
+    """
+    fast = []
     for name in ("date", "start", "end"):
-        parsed = iso_date_expr(name).str.to_date("%Y-%m-%d", strict=False)
-        exprs.append(parsed.alias(f"{name}_d"))
-        bad.append(pl.col(name).is_not_null() & parsed.is_null())
-    return frame.with_columns(*exprs).with_columns(pl.any_horizontal(bad).alias("bad_date"))
+        text = pl.col(name)
+        iso = text.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[ T])")
+        fast.append(
+            pl.when(iso)
+            .then(text.str.slice(0, 10))
+            .otherwise(None)
+            .str.to_date("%Y-%m-%d", strict=False)
+            .alias(f"{name}_d")
+        )
+    frame = frame.with_columns(fast)
+    for name in ("date", "start", "end"):
+        slow = pl.col(name).is_not_null() & pl.col(f"{name}_d").is_null()
+        if frame.select(slow.any()).item():
+            general = iso_date_expr(name).str.to_date("%Y-%m-%d", strict=False)
+            frame = frame.with_columns(pl.when(slow).then(general).otherwise(pl.col(f"{name}_d")).alias(f"{name}_d"))
+    bad = [pl.col(n).is_not_null() & pl.col(f"{n}_d").is_null() for n in ("date", "start", "end")]
+    return frame.with_columns(pl.any_horizontal(bad).alias("bad_date"))
 
 
 def flagged_cases(frame: pl.DataFrame, vocabulary: Vocabulary) -> pl.Series:

@@ -148,12 +148,12 @@ def _map_activities(frame: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
 def _fill_case_fields(frame: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
     """Case-level columns: the first non-empty value of the case, else the mapping's default."""
     case_cols = [*CASE_FIELDS, *(c for c in frame.columns if c.startswith("facts."))]
-    exprs = []
-    for name in case_cols:
-        value = pl.col(name).filter(pl.col(name).is_not_null()).first().over("case")
-        default = mapping.defaults.get(name)
-        exprs.append((value.fill_null(default) if default else value).alias(name))
-    return frame.with_columns(exprs)
+    # One grouping for all case-level columns (a window per column costs a hash table each).
+    firsts = frame.group_by("case").agg(pl.col(c).drop_nulls().first() for c in case_cols)
+    defaults = [pl.col(c).fill_null(mapping.defaults[c]) for c in case_cols if mapping.defaults.get(c)]
+    if defaults:
+        firsts = firsts.with_columns(defaults)
+    return frame.drop(case_cols).join(firsts, on="case", how="left", maintain_order="left")
 
 
 def _resolve_steps(frame: pl.DataFrame, vocabulary: Vocabulary) -> pl.DataFrame:

@@ -49,7 +49,7 @@ events_table = sa.Table(
     sa.Column("actor", sa.Text),
     sa.Column("data", sa.Text),
 )
-CASES_PER_CHUNK = 2_000
+CASES_PER_CHUNK = 8_000
 
 
 def database_url(spec: str) -> str:

@@ -22,7 +22,7 @@ from compliance.importers.normalize import LINE, RawChunk
 from compliance.sourcefile import InputError
 
 ATTRIBUTE_TAGS = {"string", "date", "int", "float", "boolean", "id"}
-CASES_PER_CHUNK = 2_000
+CASES_PER_CHUNK = 8_000
 
 
 class _TraceCollector:

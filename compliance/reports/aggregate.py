@@ -6,12 +6,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from compliance.engine.batch_worker import CaseOutcome
+from compliance.engine.batch_worker import MAX_TIMELINES, CaseOutcome
 from compliance.findings import CaseResult, Finding
 from compliance.rules.packs import RuleBook
 
 UNASSIGNED = "未指定"
-MAX_TIMELINES = 200
 
 
 @dataclass
