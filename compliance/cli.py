@@ -175,6 +175,11 @@ def test_rules(paths, verbose, rules_dir) -> None:
 
 # Commands that live beside their engines register themselves below, one line each
 # (compliance/cli_<name>.py defines a click command or group; add it with main.add_command).
+from compliance.cli_plan import plan, rules_check  # noqa: E402 - registered after the groups exist
+
+main.add_command(plan)
+rules.add_command(rules_check)
+
 from compliance.cli_batch import batch  # noqa: E402
 
 main.add_command(batch)
