@@ -40,7 +40,7 @@ class YearOverride:
     workdays: frozenset[dt.date]
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality, matching the identity hash the day caches key on
 class Calendar:
     """The working-day calendar used by every engine.
 
@@ -51,9 +51,6 @@ class Calendar:
 
     overrides: dict[int, YearOverride] = field(default_factory=dict)
     weekend_rollover: bool = True
-
-    def __hash__(self) -> int:
-        return id(self)
 
     # --- what a single day is -------------------------------------------------------
     def is_official_year(self, year: int) -> bool:
