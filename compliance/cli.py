@@ -184,6 +184,12 @@ from compliance.cli_batch import batch  # noqa: E402
 
 main.add_command(batch)
 
+from compliance.cli_hook import check_step_command, serve_command, tokens_group  # noqa: E402
+
+main.add_command(check_step_command)
+main.add_command(serve_command)
+main.add_command(tokens_group)
+
 
 if __name__ == "__main__":
     main()
