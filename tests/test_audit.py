@@ -167,3 +167,13 @@ def test_english_messages_on_request(book):
 def test_verdicts(book):
     assert audit(book, [{"step": "land_use_application", "date": "2024-05-06"}]).verdict == "compliant"
     assert audit(book, [{"step": "compensation_agreement", "date": "2024-05-05"}]).verdict == "violations"
+
+
+def test_text_where_a_number_is_compared_is_unknown_with_the_value_named(book):
+    facts = {"relocation_subsidy": "区征收办", "benchmark_land_value": 10000, "land_appraisal": 4000,
+             "building_appraisal": 2000}  # fmt: skip
+    result = audit(book, [{"step": "ownership_verification", "date": "2024-03-01"}],
+                   jurisdiction="changzhou", procedure="state-land-acquisition", facts=facts)  # fmt: skip
+    (finding,) = findings(result, "changzhou.relocation-subsidy-cap")
+    assert finding.status == "unknown"
+    assert "'区征收办'" in finding.message

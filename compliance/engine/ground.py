@@ -117,6 +117,9 @@ class GroundFinding:
     order_pair: tuple[str, str] | None = None
 
 
+TYPE_MISMATCH = "数据类型不符"
+
+
 class _NotApplicable(Exception):
     pass
 
@@ -140,6 +143,8 @@ def ground_rule(rule: CoreRule, case: Case) -> list[GroundFinding]:
         guard = simplify(guard)
         if isinstance(guard, Truth):
             if guard.value is UNKNOWN:
+                if TYPE_MISMATCH in guard.reason:  # bad data is never a reason to skip a rule
+                    return [GroundFinding(rule, "case", [], Truth(UNKNOWN, guard.reason))]
                 if rule.when_unknown == "not_applicable":
                     return [GroundFinding(rule, "case", [], None, note="条件所需数据缺失")]
                 return [GroundFinding(rule, "case", [], Truth(UNKNOWN if rule.when_unknown == "unknown" else False,
@@ -243,7 +248,12 @@ def _ground(check: Check, ctx: _Context) -> Formula:  # noqa: C901 - one dispatc
             return _policy(check.missing_term, f"missing:{missing.step}")
         return Compare(left, check.op, right, check)
     if isinstance(check, ValueAtom):
-        value = expressions.evaluate(check.expr, ctx.scope(ctx.subject))
+        try:
+            value = expressions.evaluate(check.expr, ctx.scope(ctx.subject))
+        except expressions.ExprError as exc:
+            # A fact or datum of the wrong kind (text where a number is compared): the case
+            # cannot be judged on this rule, and the message says which value is at fault.
+            return Truth(UNKNOWN, f"{TYPE_MISMATCH}（{check.expr.source}）: {exc}")
         if value is UNKNOWN:
             return _policy(check.missing, f"unknown:{check.expr.source}") if check.missing != "unknown" else Truth(
                 UNKNOWN, f"数据缺失: {check.expr.source}"
@@ -255,7 +265,10 @@ def _ground(check: Check, ctx: _Context) -> Formula:  # noqa: C901 - one dispatc
             if check.where is None:
                 matches.append(occurrence)
                 continue
-            ok = expressions.evaluate(check.where, ctx.scope(occurrence))
+            try:
+                ok = expressions.evaluate(check.where, ctx.scope(occurrence))
+            except expressions.ExprError:
+                ok = UNKNOWN
             if ok is UNKNOWN:
                 undecided.append(occurrence)
             elif ok:

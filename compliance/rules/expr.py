@@ -104,6 +104,13 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+def show(value: Any) -> str:
+    """A value as a clerk wrote it: 2500 rather than Fraction(2500, 1)."""
+    if isinstance(value, Fraction):
+        return str(value.numerator) if value.denominator == 1 else str(float(value))
+    return repr(value)
+
+
 def exact(value: Any) -> Any:
     """Numbers as exact fractions; binary floats go through their shortest decimal text."""
     if isinstance(value, bool) or value is None or value is UNKNOWN:
@@ -210,7 +217,7 @@ def _eval(node: ast.AST, scope: Scope) -> Any:  # noqa: C901 - one dispatch over
             if isinstance(node.op, ast.Div):
                 return UNKNOWN if right == 0 else Fraction(left) / Fraction(right)
         except TypeError as exc:
-            raise ExprError(f"cannot compute with {left!r} and {right!r}: {exc}") from exc
+            raise ExprError(f"cannot compute with {show(left)} and {show(right)}") from exc
     if isinstance(node, ast.BoolOp):
         values = [_eval(v, scope) for v in node.values]
         return and3(values) if isinstance(node.op, ast.And) else or3(values)
@@ -258,7 +265,7 @@ def _compare(op: ast.cmpop, left: Any, right: Any) -> Any:
         if isinstance(op, ast.NotIn):
             return left not in _as_collection(right)
     except TypeError as exc:
-        raise ExprError(f"cannot compare {left!r} with {right!r}") from exc
+        raise ExprError(f"cannot compare {show(left)} with {show(right)}") from exc
     raise ExprError(f"unsupported comparison {type(op).__name__}")
 
 
