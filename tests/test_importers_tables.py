@@ -6,9 +6,12 @@ import csv
 import datetime as dt
 from pathlib import Path
 
+import polars as pl
 from openpyxl import Workbook
 
-from compliance.importers.mapping import load_mapping
+from compliance.importers.mapping import EMPTY, load_mapping
+from compliance.importers.normalize import LINE
+from compliance.importers.tables import CsvSource, csv_blocks
 from tests.batch_support import check
 
 LATE_HEARING = [  # changan-late-hearing.yaml, as another system would export it
@@ -51,6 +54,19 @@ def test_chinese_headers_and_chinese_step_names(tmp_path):
     assert _hearing_window(outcome) == "violated"
     finding = next(f for f in outcome.result.findings if f.rule == "changan.hearing-window")
     assert finding.expected == "hearing in (2024-09-11, 2024-10-08]"
+
+
+def test_gbk_encoded_export(tmp_path):
+    # Chinese office systems often export GBK; the file is read as such when it is not UTF-8.
+    rows = [(c, {"hearing": "听证会", "hearing_request": "听证申请"}.get(s, s), d, b, e, "xian-changan",
+             "collective-expropriation") for c, s, d, b, e in LATE_HEARING]  # fmt: skip
+    path = tmp_path / "gbk.csv"
+    with open(path, "w", newline="", encoding="gbk") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["案件编号", "步骤", "日期", "开始", "结束", "辖区", "程序"])
+        writer.writerows(rows)
+    [outcome] = check([str(path)])
+    assert _hearing_window(outcome) == "violated"
 
 
 def test_process_mining_headers_with_timestamps_and_mapping(tmp_path):
@@ -149,3 +165,18 @@ def test_missing_case_column_fails_the_file_only(tmp_path):
     [outcome] = check([str(path)])
     assert outcome.result.verdict == "error"
     assert outcome.result.error_detail["field"] == "header"
+
+
+def test_block_reader_cuts_between_records_only(tmp_path):
+    # Quoted fields may hold newlines and doubled quotes; tiny blocks must still give whole records.
+    path = tmp_path / "quoted.csv"
+    path.write_text(
+        'case,step,date,title\nA,hearing,2024-01-01,"multi\nline ""quoted"""\nA,hearing_request,2024-01-02,x\n'
+        "B,hearing,2024-01-03,y\n",
+        encoding="utf-8",
+    )
+    names = CsvSource(path, EMPTY).lazy().collect_schema().names()
+    blocks = pl.concat(list(csv_blocks(path, names, block_bytes=16)))
+    whole = pl.scan_csv(path, infer_schema=False, row_index_name=LINE, row_index_offset=2).collect()
+    assert blocks.rows() == whole.rows()
+    assert blocks["title"][0] == 'multi\nline "quoted"'

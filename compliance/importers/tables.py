@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, whole_case_chunks
+from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, whole_case_chunks, whole_cases
 from compliance.importers.columns import ColumnPlan, plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -60,16 +63,20 @@ class TableSource:
         plan = self.plan()
         case_col = self._case_column(plan)
         rows, _cases, contiguous = self._order or case_count_and_order(self.lazy(), case_col)
-        for frame in whole_case_chunks(self.lazy(), case_col, rows, contiguous, self.rows_per_chunk):
+        for frame in self._frames(case_col, rows, contiguous):
             yield RawChunk(frame, plan, str(self.path), self.line_label)
+
+    def _frames(self, case_col: str, rows: int, contiguous: bool) -> Iterator[pl.DataFrame]:
+        yield from whole_case_chunks(self.lazy(), case_col, rows, contiguous, self.rows_per_chunk)
 
 
 class CsvSource(TableSource):
     def lazy(self) -> pl.LazyFrame:
         if self._lf is None:
+            source = _utf8_copy(self.path)
             # Every column as text: types are the model's business; the row index is the file line.
             self._lf = pl.scan_csv(
-                self.path,
+                source,
                 infer_schema=False,
                 row_index_name=LINE,
                 row_index_offset=2,
@@ -77,6 +84,58 @@ class CsvSource(TableSource):
                 truncate_ragged_lines=True,
             )
         return self._lf
+
+    def _frames(self, case_col: str, rows: int, contiguous: bool) -> Iterator[pl.DataFrame]:
+        if not contiguous:
+            yield from super()._frames(case_col, rows, contiguous)
+            return
+        # A log sorted by case is read block by block: memory holds one block, whatever the file size.
+        blocks = csv_blocks(_utf8_copy(self.path), self.lazy().collect_schema().names())
+        yield from whole_cases(blocks, case_col, self.rows_per_chunk)
+
+
+BLOCK_BYTES = 32 << 20
+
+
+def csv_blocks(path: Path, names: list[str], block_bytes: int = BLOCK_BYTES) -> Iterator[pl.DataFrame]:
+    """The data rows of a CSV file, parsed block by block, cut only between records.
+
+    A newline ends a record when the quotes before it are balanced (RFC 4180 doubles quotes
+    inside fields), so quoted fields holding newlines stay whole. LINE numbers records from 2.
+    """
+    columns = [n for n in names if n != LINE]
+    with open(path, "rb") as handle:
+        handle.readline()  # the header
+        carry, line = b"", 2
+        while True:
+            block = handle.read(block_bytes)
+            data = carry + block
+            if not block:
+                cut = len(data)
+            else:
+                cut = _record_end(data)
+                if cut <= 0:
+                    carry = data
+                    continue
+            part, carry = data[:cut], data[cut:]
+            if part.strip():
+                frame = pl.read_csv(part, has_header=False, new_columns=columns, infer_schema=False,
+                                    encoding="utf8-lossy", truncate_ragged_lines=True,
+                                    row_index_name=LINE, row_index_offset=line)  # fmt: skip
+                line += frame.height
+                yield frame.select(names)
+            if not block:
+                return
+
+
+def _record_end(data: bytes) -> int:
+    """Just past the last newline of `data` that is outside quotes (0 if none)."""
+    end = data.rfind(b"\n")
+    while end >= 0:
+        if data.count(b'"', 0, end) % 2 == 0:
+            return end + 1
+        end = data.rfind(b"\n", 0, end)
+    return 0
 
 
 class ExcelSource(TableSource):
@@ -88,6 +147,27 @@ class ExcelSource(TableSource):
         if self._lf is None:
             self._lf = read_excel(self.path).lazy()
         return self._lf
+
+
+def _utf8_copy(path: Path) -> Path:
+    """The file itself when it is UTF-8; else (exports of Chinese office systems are often GBK) a UTF-8 copy."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    try:
+        head.decode("utf-8")
+        return path
+    except UnicodeDecodeError as exc:
+        if exc.start > len(head) - 4:  # a character cut by the sample's end
+            return path
+    directory = tempfile.mkdtemp(prefix="compliance-csv-")
+    atexit.register(shutil.rmtree, directory, True)
+    target = Path(directory) / path.name
+    with (
+        open(path, encoding="gb18030", errors="replace", newline="") as src,
+        open(target, "w", encoding="utf-8", newline="") as dst,
+    ):
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return target
 
 
 def read_excel(path: Path) -> pl.DataFrame:

@@ -47,17 +47,27 @@ class HtmlReport:
                 )
             ),
             jurisdiction_chart=Markup(
-                stacked_bars(
-                    [(str(k), _segments(v)) for k, v in sorted(totals.jurisdictions.items(), key=lambda kv: str(kv[0]))]
+                stacked_bars(  # half the page wide
+                    [
+                        (str(k), _segments(v))
+                        for k, v in sorted(totals.jurisdictions.items(), key=lambda kv: str(kv[0]))
+                    ],
+                    width=560,
+                    label_width=140,
                 )
             ),
             year_chart=Markup(
                 stacked_bars(
-                    [(str(k), _segments(v)) for k, v in sorted(totals.years.items(), key=lambda kv: str(kv[0]))]
+                    [(str(k), _segments(v)) for k, v in sorted(totals.years.items(), key=lambda kv: str(kv[0]))],
+                    width=560,
+                    label_width=140,
                 )
             ),
             department_chart=Markup(
-                stacked_bars([(name, [(n, COLOURS["violations"])]) for name, n in totals.departments.most_common(25)])
+                stacked_bars(
+                    [(name, [(n, COLOURS["violations"])]) for name, n in totals.departments.most_common(25)],
+                    label_width=380,
+                )
             ),
             rules=totals.rule_rows(),
             departments=totals.departments.most_common(),

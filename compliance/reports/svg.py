@@ -25,7 +25,9 @@ def stacked_bars(rows: list[tuple[str, list[tuple[int, str]]]], width: int = 760
     ]
     for i, (label, segments) in enumerate(rows):
         y = gap + i * (bar_h + gap)
-        out.append(f"<text x='{label_width - 8}' y='{y + 13}' text-anchor='end'>{escape(_short(label, 34))}</text>")
+        out.append(
+            f"<text x='{label_width - 8}' y='{y + 13}' text-anchor='end'>{escape(_fit(label, label_width - 12))}</text>"
+        )
         x = float(label_width)
         for value, colour in segments:
             if value <= 0:
@@ -39,8 +41,14 @@ def stacked_bars(rows: list[tuple[str, list[tuple[int, str]]]], width: int = 760
     return "".join(out)
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _fit(text: str, pixels: int) -> str:
+    """The label cut to fit `pixels` at 12 px: a Chinese character is about 12 px wide, a Latin one about 7."""
+    used = 0.0
+    for index, char in enumerate(text):
+        used += 12 if ord(char) > 0x2E80 else 7
+        if used > pixels:
+            return text[: max(0, index - 1)] + "…"
+    return text
 
 
 def timeline(
