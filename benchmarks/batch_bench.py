@@ -39,6 +39,7 @@ from compliance.importers.sql import write_cases  # noqa: E402
 
 EXCEL_ROWS = 1_048_575
 PM4PY_VENV = Path.home() / ".cache" / "compliance-bench" / "pm4py"
+FILES = {"csv": "log.csv", "pm4py-csv": "log-pm4py.csv", "xes": "log.xes", "sqlite": "log.sqlite", "xlsx": "log.xlsx"}
 
 
 # --- writing the log in every format -----------------------------------------------------------
@@ -60,13 +61,7 @@ def write_all(count: int, work: Path, formats: list[str]) -> dict[str, Path]:
         "case:procedure",
         *[c for c in columns if c.startswith(("facts.", "data."))],
     ]
-    paths = {
-        "csv": work / "log.csv",
-        "pm4py-csv": work / "log-pm4py.csv",
-        "xes": work / "log.xes",
-        "sqlite": work / "log.sqlite",
-        "xlsx": work / "log.xlsx",
-    }
+    paths = {k: work / v for k, v in FILES.items()}
     handles = {name: open(paths[name], "w", newline="", encoding="utf-8") for name in ("csv", "pm4py-csv")}
     ours, theirs = csv.writer(handles["csv"]), csv.writer(handles["pm4py-csv"])
     ours.writerow(columns)
@@ -219,12 +214,19 @@ def main() -> None:
     parser.add_argument("--formats", default="csv,pm4py-csv,xes,sqlite,xlsx")
     parser.add_argument("--work", type=Path, default=Path("/tmp/compliance-batch-bench"))
     parser.add_argument("--skip-pm4py", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="keep the logs a previous run wrote for as many cases")
     args = parser.parse_args()
     formats = args.formats.split(",")
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"generating {args.cases} cases …", flush=True)
+    marker = args.work / "generated.json"
     started = time.perf_counter()
-    paths = write_all(args.cases, args.work, formats)
+    if args.reuse and marker.exists() and json.loads(marker.read_text()) == {"cases": args.cases, "formats": formats}:
+        paths = {k: args.work / v for k, v in FILES.items()}
+        print(f"reusing the {args.cases}-case logs in {args.work}")
+    else:
+        print(f"generating {args.cases} cases …", flush=True)
+        paths = write_all(args.cases, args.work, formats)
+        marker.write_text(json.dumps({"cases": args.cases, "formats": formats}))
     rows = sum(1 for _ in open(paths["csv"], encoding="utf-8")) - 1
     print(f"  {rows} events ({rows / args.cases:.1f} a case), written in {time.perf_counter() - started:.0f} s")
     print(f"\ncompliance batch, full rule packs, --jobs {args.jobs}, JSON report:")

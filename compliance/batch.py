@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 import click
 
-from compliance.engine.batch_worker import CaseOutcome, Settings, check_chunk, preload
+from compliance.engine.batch_worker import Settings, check_chunk, preload
 from compliance.importers import Chunk, FailedSource, Source, open_source
+from compliance.reports.aggregate import Tally, department_map
+from compliance.reports.rendering import Rendered, render
 from compliance.sourcefile import InputError
 
 
@@ -62,10 +64,20 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def check_and_render(chunk: Chunk, settings: Settings, formats: tuple[str, ...], departments: dict) -> Rendered:
+    """What a worker does with a chunk: check its cases, then make their share of every report."""
+    return render(check_chunk(chunk, settings), formats, Tally(departments))
+
+
 def run(
-    inputs: Inputs, settings: Settings, jobs: int, sink: Callable[[CaseOutcome], None], progress: bool | None = None
+    inputs: Inputs,
+    settings: Settings,
+    jobs: int,
+    sink: Callable[[Rendered], None],
+    formats: tuple[str, ...] = (),
+    progress: bool | None = None,
 ) -> None:
-    """Check every case of the inputs, handing each outcome to `sink` in input order."""
+    """Check every case of the inputs, handing each chunk's rendered reports to `sink` in input order."""
     show = sys.stderr.isatty() if progress is None else progress
     bar = (
         click.progressbar(length=inputs.total or 0, label="检查案件", file=sys.stderr, show_pos=True)
@@ -73,17 +85,19 @@ def run(
         else nullcontext()
     )
     with bar as updater:
-        for outcomes in _checked(inputs.chunks(), settings, jobs):
-            for outcome in outcomes:
-                sink(outcome)
+        departments = department_map(settings.book())
+        for rendered in _checked(inputs.chunks(), settings, jobs, formats, departments):
+            sink(rendered)
             if updater is not None:
-                updater.update(len(outcomes))
+                updater.update(rendered.cases)
 
 
-def _checked(chunks: Iterable[Chunk], settings: Settings, jobs: int) -> Iterator[list[CaseOutcome]]:
+def _checked(
+    chunks: Iterable[Chunk], settings: Settings, jobs: int, formats: tuple[str, ...], departments: dict
+) -> Iterator[Rendered]:
     if jobs <= 1:
         for chunk in chunks:
-            yield check_chunk(chunk, settings)
+            yield check_and_render(chunk, settings, formats, departments)
         return
     # Spawned, not forked: Polars' thread pool does not survive a fork.
     context = multiprocessing.get_context("spawn")
@@ -93,9 +107,9 @@ def _checked(chunks: Iterable[Chunk], settings: Settings, jobs: int) -> Iterator
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=preload, initargs=(settings.rules_dir, book)
     ) as pool:
-        pending: deque[Future[list[CaseOutcome]]] = deque()
+        pending: deque[Future[Rendered]] = deque()
         for chunk in chunks:
-            pending.append(pool.submit(check_chunk, chunk, settings))
+            pending.append(pool.submit(check_and_render, chunk, settings, formats, departments))
             while len(pending) > 2 * jobs:  # bounded: reading never runs far ahead of checking
                 yield pending.popleft().result()
         while pending:

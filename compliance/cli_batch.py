@@ -9,10 +9,11 @@ import click
 
 from compliance.batch import default_jobs, open_inputs, run
 from compliance.calendar import CalendarFileError, build_calendar
-from compliance.engine.batch_worker import CaseOutcome, Settings, preload
+from compliance.engine.batch_worker import Settings, preload
 from compliance.engine.bookcache import cached_rulebook
 from compliance.importers.mapping import EMPTY, load_mapping
 from compliance.reports.batch_reports import FORMATS, Reports
+from compliance.reports.rendering import Rendered
 from compliance.rules.packs import DEFAULT_RULES_DIR, RulePackError
 from compliance.sourcefile import InputError
 
@@ -112,18 +113,17 @@ def batch(
     reports = Reports(out_dir, chosen, book, list(inputs))
     show_progress = sys.stderr.isatty() if progress is None else progress
     opened = open_inputs(list(inputs), settings, count=show_progress)
-    errors: list[CaseOutcome] = []
+    errors: list[str] = []
 
-    def sink(outcome: CaseOutcome) -> None:
-        reports.add(outcome)
-        if outcome.result.error is not None:
-            errors.append(outcome)
+    def sink(rendered: Rendered) -> None:
+        reports.write(rendered)
+        errors.extend(rendered.unreadable)
 
-    run(opened, settings, jobs or default_jobs(), sink, progress=show_progress)
+    run(opened, settings, jobs or default_jobs(), sink, formats=tuple(chosen), progress=show_progress)
     written = reports.close()
-    for outcome in errors:
+    for error in errors:
         click.echo(
-            click.style("无法检查: " if lang == "zh" else "unreadable: ", fg="magenta") + str(outcome.result.error),
+            click.style("无法检查: " if lang == "zh" else "unreadable: ", fg="magenta") + error,
             err=True,
         )
     results_summary = reports.totals.summary_json()

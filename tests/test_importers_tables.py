@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from compliance.importers.mapping import EMPTY, load_mapping
 from compliance.importers.normalize import LINE
-from compliance.importers.tables import CsvSource, csv_blocks
+from compliance.importers.tables import CsvSource, csv_ranges
 from tests.batch_support import check
 
 LATE_HEARING = [  # changan-late-hearing.yaml, as another system would export it
@@ -167,16 +167,21 @@ def test_missing_case_column_fails_the_file_only(tmp_path):
     assert outcome.result.error_detail["field"] == "header"
 
 
-def test_block_reader_cuts_between_records_only(tmp_path):
-    # Quoted fields may hold newlines and doubled quotes; tiny blocks must still give whole records.
+def test_byte_ranges_hold_whole_cases_and_whole_records(tmp_path):
+    # Quoted fields may hold newlines and doubled quotes; tiny ranges must still cut between cases.
     path = tmp_path / "quoted.csv"
     path.write_text(
         'case,step,date,title\nA,hearing,2024-01-01,"multi\nline ""quoted"""\nA,hearing_request,2024-01-02,x\n'
-        "B,hearing,2024-01-03,y\n",
+        'B,hearing,2024-01-03,y\nC,hearing,2024-01-04,"a,b"\nC,hearing,2024-01-05,z',
         encoding="utf-8",
     )
-    names = CsvSource(path, EMPTY).lazy().collect_schema().names()
-    blocks = pl.concat(list(csv_blocks(path, names, block_bytes=16)))
-    whole = pl.scan_csv(path, infer_schema=False, row_index_name=LINE, row_index_offset=2).collect()
-    assert blocks.rows() == whole.rows()
-    assert blocks["title"][0] == 'multi\nline "quoted"'
+    source = CsvSource(path, EMPTY)
+    source.range_bytes = 16
+    source_ranges = list(csv_ranges(path, 0, 16))
+    assert [r[2] for r in source_ranges] == [2, 5, 6]  # the lines where cases A, B, C start
+    frames = [chunk.read().frame for chunk in source.chunks()]
+    assert [f["case"].unique().to_list() for f in frames] == [["A"], ["B"], ["C"]]
+    whole = pl.read_csv(path, infer_schema=False)
+    assert pl.concat(frames).drop(LINE).rows() == whole.rows()
+    assert pl.concat(frames)[LINE].to_list() == [2, 4, 5, 6, 7]  # a record's line is the line it starts on
+    assert frames[0]["title"][0] == 'multi\nline "quoted"'

@@ -15,6 +15,7 @@ from compliance.importers import CaseFilesChunk, Chunk, FailedSource
 from compliance.importers.documents import case_documents, error_result
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import Normalized, RawChunk, normalize
+from compliance.importers.tables import CsvRange
 from compliance.model import Case, case_from_document, load_case
 from compliance.rules.packs import RuleBook
 from compliance.sourcefile import InputError
@@ -90,6 +91,8 @@ def check_chunk(chunk: Chunk, settings: Settings) -> list[CaseOutcome]:
         ]
     if isinstance(chunk, CaseFilesChunk):
         return _check_files(chunk, settings)
+    if isinstance(chunk, CsvRange):
+        chunk = chunk.read()
     norm = normalize(chunk, settings.mapping, settings.book().vocabulary)
     results = [CaseOutcome(error_result(exc, None, norm.sources, chunk.line_label)) for _case, exc in norm.errors]
     for (case, _exc), outcome in zip(norm.errors, results, strict=True):

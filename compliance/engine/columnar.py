@@ -60,9 +60,8 @@ class RowReader(DateReader):
 
     def timeline(self) -> list[tuple[str, str | None, str | None]]:
         keys = dict.fromkeys(key for key, _part in self.dates)
-        return [
-            (k, _iso(self.dates[(k, "date")] or self.dates[(k, "start")]), _iso(self.dates[(k, "end")])) for k in keys
-        ]
+        get = self.dates.get
+        return [(k, _iso(get((k, "date")) or get((k, "start"))), _iso(get((k, "end")))) for k in keys]
 
 
 @dataclasses.dataclass
@@ -568,13 +567,20 @@ def _parse_value_key(text: str) -> tuple[dict[str, Any], list[tuple[str, int, di
 
 
 def _readers(batch: Batch, cidxs: set[int], calendar: Calendar) -> dict[int, RowReader]:
-    """Date readers for the cases that need explanations, read from the events frame in one pass."""
+    """Date readers for the cases that need explanations, read from the events frame in one pass.
+
+    Only the dates an event has are stored; a reader answers None for the others, as DateReader does.
+    """
     dates: dict[int, dict[tuple[str, str], dt.date | None]] = defaultdict(dict)
     if cidxs:
-        rows = batch.events.filter(pl.col("cidx").is_in(list(cidxs))).select("cidx", "key", "date", "start", "end")
-        for cidx, key, date, start, end in rows.iter_rows():
+        rows = batch.events.filter(pl.col("cidx").is_in(list(cidxs)))
+        columns = [rows[c].to_list() for c in ("cidx", "key", "date", "start", "end")]
+        for cidx, key, date, start, end in zip(*columns, strict=True):
             found = dates[cidx]
-            found[(key, "date")], found[(key, "start")], found[(key, "end")] = date, start, end
+            if date is not None:
+                found[(key, "date")] = date
+            else:
+                found[(key, "start")], found[(key, "end")] = start, end
     return {cidx: RowReader(dates[cidx], calendar) for cidx in cidxs}
 
 

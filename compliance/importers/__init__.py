@@ -15,7 +15,7 @@ from compliance.audit import iter_case_files
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import RawChunk
 from compliance.importers.sql import SqlSource, is_database
-from compliance.importers.tables import CsvSource, ExcelSource
+from compliance.importers.tables import CsvRange, CsvSource, ExcelSource
 from compliance.importers.xes import XesSource
 from compliance.sourcefile import InputError
 
@@ -36,7 +36,7 @@ class FailedSource:
     error: InputError
 
 
-Chunk = RawChunk | CaseFilesChunk | FailedSource
+Chunk = RawChunk | CsvRange | CaseFilesChunk | FailedSource
 
 
 class Source(Protocol):

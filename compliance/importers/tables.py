@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import atexit
+import csv
+import io
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, whole_case_chunks, whole_cases
+from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, whole_case_chunks
 from compliance.importers.columns import ColumnPlan, plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -71,6 +74,8 @@ class TableSource:
 
 
 class CsvSource(TableSource):
+    range_bytes = 24 << 20  # about 90,000 rows of a typical export
+
     def lazy(self) -> pl.LazyFrame:
         if self._lf is None:
             source = _utf8_copy(self.path)
@@ -85,47 +90,115 @@ class CsvSource(TableSource):
             )
         return self._lf
 
-    def _frames(self, case_col: str, rows: int, contiguous: bool) -> Iterator[pl.DataFrame]:
+    def chunks(self) -> Iterator[RawChunk | CsvRange]:  # type: ignore[override]
+        plan = self.plan()
+        case_col = self._case_column(plan)
+        _rows, _cases, contiguous = self._order or case_count_and_order(self.lazy(), case_col)
         if not contiguous:
-            yield from super()._frames(case_col, rows, contiguous)
+            yield from super().chunks()
             return
-        # A log sorted by case is read block by block: memory holds one block, whatever the file size.
-        blocks = csv_blocks(_utf8_copy(self.path), self.lazy().collect_schema().names())
-        yield from whole_cases(blocks, case_col, self.rows_per_chunk)
+        # A log sorted by case is handed out as byte ranges of whole cases: the workers read and parse
+        # them, so the main process neither holds nor ships the rows (memory flat, no copying).
+        names = self.lazy().collect_schema().names()
+        columns = [n for n in names if n != LINE]
+        source = _utf8_copy(self.path)
+        for start, end, first in csv_ranges(source, columns.index(case_col), self.range_bytes):
+            yield CsvRange(str(source), names, start, end, first, plan, str(self.path))
 
 
-BLOCK_BYTES = 32 << 20
+@dataclass
+class CsvRange:
+    """Rows [start, end) (bytes) of a CSV file: whole cases, the first of them on record `first`."""
+
+    path: str
+    names: list[str]  # the row-index column, then the file's columns
+    start: int
+    end: int
+    first: int
+    plan: ColumnPlan
+    file: str
+
+    def read(self) -> RawChunk:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.start)
+            data = handle.read(self.end - self.start)
+        columns = [n for n in self.names if n != LINE]
+        frame = pl.read_csv(data, has_header=False, new_columns=columns, infer_schema=False, encoding="utf8-lossy",
+                            truncate_ragged_lines=True)  # fmt: skip
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if lines == frame.height:
+            numbers = pl.int_range(self.first, self.first + frame.height, eager=True)
+        else:  # quoted fields spanning lines: each record's number is the line it starts on
+            numbers = pl.Series(_record_lines(data, self.first))
+        frame = frame.with_columns(numbers.cast(pl.Int64).alias(LINE))
+        return RawChunk(frame.select(self.names), self.plan, self.file, "line")
 
 
-def csv_blocks(path: Path, names: list[str], block_bytes: int = BLOCK_BYTES) -> Iterator[pl.DataFrame]:
-    """The data rows of a CSV file, parsed block by block, cut only between records.
-
-    A newline ends a record when the quotes before it are balanced (RFC 4180 doubles quotes
-    inside fields), so quoted fields holding newlines stay whole. LINE numbers records from 2.
-    """
-    columns = [n for n in names if n != LINE]
+def csv_ranges(path: Path, case_index: int, target: int) -> Iterator[tuple[int, int, int]]:
+    """(start, end, line of its first record) of consecutive ranges, each ending where a case ends."""
     with open(path, "rb") as handle:
         handle.readline()  # the header
-        carry, line = b"", 2
+        start, record, pending = handle.tell(), 2, b""
         while True:
-            block = handle.read(block_bytes)
-            data = carry + block
-            if not block:
-                cut = len(data)
-            else:
-                cut = _record_end(data)
-                if cut <= 0:
-                    carry = data
-                    continue
-            part, carry = data[:cut], data[cut:]
-            if part.strip():
-                frame = pl.read_csv(part, has_header=False, new_columns=columns, infer_schema=False,
-                                    encoding="utf8-lossy", truncate_ragged_lines=True,
-                                    row_index_name=LINE, row_index_offset=line)  # fmt: skip
-                line += frame.height
-                yield frame.select(names)
+            block = handle.read(target)
+            data = pending + block
+            cut = len(data) if not block else _case_cut(data, case_index)
+            if cut > 0 and data[:cut].strip():
+                yield start, start + cut, record
+                record += data.count(b"\n", 0, cut)
+            start, pending = start + max(cut, 0), data[max(cut, 0) :]
             if not block:
                 return
+
+
+def _record_lines(data: bytes, first: int) -> list[int]:
+    """The line each record of `data` (whole records) starts on: newlines inside quotes start none."""
+    starts, inside, line = [first], False, first
+    pieces = data.split(b"\n")
+    for piece in pieces[:-1]:
+        inside ^= piece.count(b'"') % 2 == 1
+        line += 1
+        if not inside:
+            starts.append(line)
+    return starts[: len(starts) - (1 if data.endswith(b"\n") else 0)]
+
+
+def _case_cut(data: bytes, case_index: int) -> int:
+    """Where the last (maybe unfinished) case of `data` starts: everything before is whole cases (0: none)."""
+    end = _record_end(data)
+    if end <= 0:
+        return 0
+    boundaries = _boundaries_backwards(data, end)
+    last_case = None
+    previous = end
+    for boundary in boundaries:
+        case = _case_of(data[boundary:previous], case_index)
+        if last_case is None:
+            last_case = case
+        elif case != last_case:
+            return previous
+        previous = boundary
+    return 0
+
+
+def _boundaries_backwards(data: bytes, end: int) -> Iterator[int]:
+    """Record starts before `end`, last first (a record starts after a newline outside quotes, or at 0)."""
+    parity = data.count(b'"', 0, end) % 2
+    position = end - 1  # the newline that ends the last record
+    while position > 0:
+        previous = data.rfind(b"\n", 0, position)
+        parity ^= data.count(b'"', previous + 1, position) % 2
+        if previous < 0:
+            break
+        if parity == 0:
+            yield previous + 1
+        position = previous
+    yield 0
+
+
+def _case_of(record: bytes, case_index: int) -> str | None:
+    row = next(csv.reader(io.StringIO(record.decode("utf-8", "replace"))), [])
+    return row[case_index] if case_index < len(row) else None
 
 
 def _record_end(data: bytes) -> int:

@@ -1,4 +1,8 @@
-"""Running totals of a batch, kept while results stream past (every report reads them at the end)."""
+"""Running totals of a batch, kept while results stream past (every report reads them at the end).
+
+Workers tally their own chunks (a `Tally` holds no rule book, so it travels cheaply between
+processes); the main process merges the tallies into its `Totals`.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,14 @@ class RuleTotals:
     cases: set[str] = field(default_factory=set)
 
 
+def department_map(book: RuleBook) -> dict[str, dict[str, str]]:
+    """pack id → step → responsible department (the packs' `departments:`, the seeds' 职责分工)."""
+    return {pack.id: dict(pack.spec.departments) for pack in book.packs}
+
+
 @dataclass
-class Totals:
-    book: RuleBook
+class Tally:
+    departments_of: dict[str, dict[str, str]]
     summary: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
     rules: dict[str, RuleTotals] = field(default_factory=dict)
@@ -69,11 +78,30 @@ class Totals:
 
     def department(self, finding: Finding) -> str:
         """Who answers for a violation: the department of the judged event's step, per the pack."""
-        pack = self.book.pack(finding.pack)
-        if pack is None or not finding.events:
+        departments = self.departments_of.get(finding.pack)
+        if departments is None or not finding.events:
             return UNASSIGNED
-        step = finding.events[0].split("#")[0]
-        return pack.spec.departments.get(step, UNASSIGNED)
+        return departments.get(finding.events[0].split("#")[0], UNASSIGNED)
+
+    def merge(self, other: Tally) -> None:
+        self.summary.update(other.summary)
+        self.statuses.update(other.statuses)
+        self.departments.update(other.departments)
+        for name, counts in other.jurisdictions.items():
+            self.jurisdictions[name].update(counts)
+        for year, counts in other.years.items():
+            self.years[year].update(counts)
+        for rule, theirs in other.rules.items():
+            ours = self.rules.get(rule)
+            if ours is None:
+                self.rules[rule] = theirs
+            else:
+                ours.violated += theirs.violated
+                ours.unknown += theirs.unknown
+                ours.cases |= theirs.cases
+        self.errors.extend(other.errors)
+        room = self.max_timelines - len(self.timelines)
+        self.timelines.extend(other.timelines[: max(0, room)])
 
     def summary_json(self) -> dict[str, Any]:
         keys = ("cases", "compliant", "violations", "incomplete", "errors")
@@ -84,7 +112,13 @@ class Totals:
     def rule_rows(self) -> list[RuleTotals]:
         return sorted(self.rules.values(), key=lambda r: (-r.violated, -r.unknown, r.rule))
 
-    def step_name(self, key: str) -> str:
-        step = key.split("#")[0]
-        known = self.book.vocabulary.steps.get(step)
-        return known.zh if known else step
+
+@dataclass
+class Totals(Tally):
+    """The main process's totals: a tally plus the rule book, for the reports that name steps."""
+
+    book: RuleBook | None = None
+
+    @classmethod
+    def of(cls, book: RuleBook) -> Totals:
+        return cls(department_map(book), book=book)

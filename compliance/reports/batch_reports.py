@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Protocol
 
 from compliance.engine.batch_worker import CaseOutcome
-from compliance.reports.aggregate import Totals
+from compliance.reports.aggregate import Tally, Totals
 from compliance.reports.csv_report import CsvReport
 from compliance.reports.excel_report import ExcelReport
 from compliance.reports.html_report import HtmlReport
 from compliance.reports.json_report import JsonReport
 from compliance.reports.junit_report import JunitReport
+from compliance.reports.rendering import Rendered, render
 from compliance.rules.packs import RuleBook
 
 FORMATS = ("json", "csv", "xlsx", "junit", "html")
@@ -25,7 +26,7 @@ FILE_NAMES = {
 
 
 class Writer(Protocol):
-    def add(self, outcome: CaseOutcome) -> None: ...
+    def write(self, rendered: Rendered) -> None: ...
 
     def close(self, totals: Totals) -> Path: ...
 
@@ -33,25 +34,31 @@ class Writer(Protocol):
 class Reports:
     def __init__(self, out: Path, formats: list[str], book: RuleBook, inputs: list[str]) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        self.totals = Totals(book)
+        self.totals = Totals.of(book)
+        self.formats = tuple(formats)
         self.writers: list[Writer] = []
         for fmt in formats:
             path = out / FILE_NAMES[fmt]
             if fmt == "json":
                 self.writers.append(JsonReport(path))
             elif fmt == "csv":
-                self.writers.append(CsvReport(path, self.totals))
+                self.writers.append(CsvReport(path))
             elif fmt == "xlsx":
-                self.writers.append(ExcelReport(path, self.totals))
+                self.writers.append(ExcelReport(path))
             elif fmt == "junit":
                 self.writers.append(JunitReport(path))
             elif fmt == "html":
                 self.writers.append(HtmlReport(path, inputs))
 
-    def add(self, outcome: CaseOutcome) -> None:
-        self.totals.add(outcome)
+    def write(self, rendered: Rendered) -> None:
+        """A chunk rendered by a worker (`rendering.render`): append it to every report, merge its tally."""
+        self.totals.merge(rendered.tally)
         for writer in self.writers:
-            writer.add(outcome)
+            writer.write(rendered)
+
+    def add(self, outcome: CaseOutcome) -> None:
+        """One outcome checked here (rendered in this process)."""
+        self.write(render([outcome], self.formats, Tally(self.totals.departments_of)))
 
     def close(self) -> list[Path]:
         return [writer.close(self.totals) for writer in self.writers]

@@ -8,9 +8,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 
-from compliance.engine.batch_worker import CaseOutcome
 from compliance.reports.aggregate import Totals
-from compliance.reports.text import STATUS_LABEL, VERDICT_LABEL
+from compliance.reports.rendering import Rendered
 
 EXCEL_MAX_ROWS = 1_048_576
 FINDING_HEADERS = (
@@ -37,9 +36,8 @@ HEAD_FILL = PatternFill("solid", fgColor="1F4E79")
 
 
 class ExcelReport:
-    def __init__(self, path: Path, totals: Totals) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.totals = totals
         self.book = Workbook(write_only=True)
         # Sheets are created in reading order; only the findings sheet fills while results stream.
         self.summary = self.book.create_sheet("汇总")
@@ -59,34 +57,13 @@ class ExcelReport:
             cells.append(cell)
         sheet.append(cells)
 
-    def add(self, outcome: CaseOutcome) -> None:
-        result = outcome.result
-        for f in result.findings:
+    def write(self, rendered: Rendered) -> None:
+        for row in rendered.xlsx:
             if self.rows >= EXCEL_MAX_ROWS:
                 self.truncated += 1
                 continue
             self.rows += 1
-            self.findings.append(
-                [
-                    result.case,
-                    result.jurisdiction,
-                    result.procedure,
-                    VERDICT_LABEL["zh"][result.verdict],
-                    f.rule,
-                    STATUS_LABEL["zh"][f.status],
-                    f.severity,
-                    f.title,
-                    f.message,
-                    " ".join(f.events),
-                    f.expected,
-                    f.earliest,
-                    f.latest,
-                    f.citation.get("clause"),
-                    f.citation.get("document"),
-                    self.totals.department(f) if f.status == "violated" else None,
-                    result.file,
-                ]
-            )
+            self.findings.append(row)
 
     def close(self, totals: Totals) -> Path:
         s = totals.summary_json()

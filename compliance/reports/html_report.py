@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from compliance.engine.batch_worker import CaseOutcome
 from compliance.reports.aggregate import Totals
+from compliance.reports.rendering import Rendered
 from compliance.reports.svg import COLOURS, stacked_bars, timeline
 from compliance.reports.text import STATUS_LABEL, VERDICT_LABEL
 
@@ -22,7 +23,7 @@ class HtmlReport:
         self.path = path
         self.inputs = inputs
 
-    def add(self, outcome: CaseOutcome) -> None:
+    def write(self, rendered: Rendered) -> None:
         """Everything the page shows comes from the running totals."""
 
     def close(self, totals: Totals) -> Path:

@@ -1,12 +1,12 @@
-"""JSON report (CASES.md §4): {"cases": [...], "summary": {...}}, written case by case."""
+"""JSON report (CASES.md §4): {"cases": [...], "summary": {...}}, written chunk by chunk."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from compliance.engine.batch_worker import CaseOutcome
 from compliance.reports.aggregate import Totals
+from compliance.reports.rendering import Rendered
 
 
 class JsonReport:
@@ -16,11 +16,13 @@ class JsonReport:
         self.handle.write('{"cases": [\n')
         self.first = True
 
-    def add(self, outcome: CaseOutcome) -> None:
+    def write(self, rendered: Rendered) -> None:
+        if not rendered.json:
+            return
         if not self.first:
             self.handle.write(",\n")
         self.first = False
-        self.handle.write(json.dumps(outcome.result.to_json(), ensure_ascii=False, default=str))
+        self.handle.write(",\n".join(rendered.json))
 
     def close(self, totals: Totals) -> Path:
         self.handle.write('\n],\n"summary": ')

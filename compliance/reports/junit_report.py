@@ -5,10 +5,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
-from compliance.engine.batch_worker import CaseOutcome
 from compliance.reports.aggregate import Totals
+from compliance.reports.rendering import Rendered
 
 
 class JunitReport:
@@ -18,26 +17,12 @@ class JunitReport:
         self.body = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.tests = self.failures = self.errors = 0
 
-    def add(self, outcome: CaseOutcome) -> None:
-        result = outcome.result
-        self.tests += 1
-        classname = quoteattr(f"{result.jurisdiction or 'unknown'}.{result.procedure or 'unknown'}")
-        name = quoteattr(result.case or result.file or "?")
-        self.body.write(f"  <testcase classname={classname} name={name} file={quoteattr(result.file or '')}>\n")
-        if result.error is not None:
-            self.errors += 1
-            self.body.write(f'    <error message={quoteattr(result.error)} type="input"/>\n')
-        failed = [f for f in result.findings if f.status in ("violated", "unknown")]
-        if failed:
-            self.failures += 1
-        for f in failed:
-            citation = f"{f.citation.get('document', '')} {f.citation.get('clause', '')}"
-            text = f"{f.message}\n{citation}\nexpected: {f.expected or ''}"
-            self.body.write(
-                f"    <failure message={quoteattr(f.message)} type={quoteattr(f.status + ':' + f.rule)}>"
-                f"{escape(text)}</failure>\n"
-            )
-        self.body.write("  </testcase>\n")
+    def write(self, rendered: Rendered) -> None:
+        self.body.write(rendered.junit)
+        tests, failures, errors = rendered.junit_counts
+        self.tests += tests
+        self.failures += failures
+        self.errors += errors
 
     def close(self, totals: Totals) -> Path:
         with open(self.path, "w", encoding="utf-8") as out:

@@ -1,0 +1,154 @@
+"""Report fragments made where the cases are checked (in the worker processes).
+
+Serialising each case for JSON, CSV, JUnit and Excel is per-case Python work; done in the
+workers, the main process only appends finished text and rows to the files and merges
+tallies, so it does not become the bottleneck of a many-core batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from compliance.engine.batch_worker import CaseOutcome
+from compliance.reports.aggregate import Tally
+from compliance.reports.text import STATUS_LABEL, VERDICT_LABEL
+
+CSV_COLUMNS = (
+    "case",
+    "file",
+    "jurisdiction",
+    "procedure",
+    "verdict",
+    "rule",
+    "status",
+    "severity",
+    "title",
+    "message",
+    "events",
+    "expected",
+    "earliest",
+    "latest",
+    "clause",
+    "document",
+    "seed",
+    "department",
+    "error",
+)
+SHOWN = ("violated", "unknown")
+
+
+@dataclass
+class Rendered:
+    """A chunk's share of every report, ready to append, and its tally."""
+
+    cases: int
+    tally: Tally
+    json: list[str] = field(default_factory=list)
+    csv: str = ""
+    junit: str = ""
+    junit_counts: tuple[int, int, int] = (0, 0, 0)  # tests, failed tests, errors
+    xlsx: list[list[Any]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def render(outcomes: list[CaseOutcome], formats: tuple[str, ...], tally: Tally) -> Rendered:
+    for outcome in outcomes:
+        tally.add(outcome)
+    out = Rendered(len(outcomes), tally)
+    out.unreadable = [str(o.result.error) for o in outcomes if o.result.error is not None]
+    if "json" in formats:
+        out.json = [json.dumps(o.result.to_json(), ensure_ascii=False, default=str) for o in outcomes]
+    if "csv" in formats:
+        out.csv = _csv(outcomes, tally)
+    if "junit" in formats:
+        out.junit, out.junit_counts = _junit(outcomes)
+    if "xlsx" in formats:
+        out.xlsx = [row for o in outcomes for row in _excel_rows(o, tally)]
+    return out
+
+
+def _csv(outcomes: list[CaseOutcome], tally: Tally) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for outcome in outcomes:
+        r = outcome.result
+        head = [r.case or "", r.file or "", r.jurisdiction or "", r.procedure or "", r.verdict]
+        if r.error is not None:
+            writer.writerow([*head, "", "error", "", "", "", "", "", "", "", "", "", "", "", r.error])
+            continue
+        for f in r.findings:
+            department = tally.department(f) if f.status == "violated" else ""
+            cite = f.citation
+            writer.writerow(
+                [
+                    *head,
+                    f.rule,
+                    f.status,
+                    f.severity,
+                    f.title,
+                    f.message,
+                    " ".join(f.events),
+                    f.expected or "",
+                    f.earliest or "",
+                    f.latest or "",
+                    cite.get("clause", ""),
+                    cite.get("document", ""),
+                    cite.get("seed", ""),
+                    department,
+                    "",
+                ]
+            )
+    return buffer.getvalue()
+
+
+def _junit(outcomes: list[CaseOutcome]) -> tuple[str, tuple[int, int, int]]:
+    parts: list[str] = []
+    failed = errors = 0
+    for outcome in outcomes:
+        r = outcome.result
+        classname = quoteattr(f"{r.jurisdiction or 'unknown'}.{r.procedure or 'unknown'}")
+        name = quoteattr(r.case or r.file or "?")
+        parts.append(f"  <testcase classname={classname} name={name} file={quoteattr(r.file or '')}>\n")
+        if r.error is not None:
+            errors += 1
+            parts.append(f'    <error message={quoteattr(r.error)} type="input"/>\n')
+        shown = [f for f in r.findings if f.status in SHOWN]
+        failed += bool(shown)
+        for f in shown:
+            citation = f"{f.citation.get('document', '')} {f.citation.get('clause', '')}"
+            text = f"{f.message}\n{citation}\nexpected: {f.expected or ''}"
+            kind = quoteattr(f"{f.status}:{f.rule}")
+            parts.append(f"    <failure message={quoteattr(f.message)} type={kind}>{escape(text)}</failure>\n")
+        parts.append("  </testcase>\n")
+    return "".join(parts), (len(outcomes), failed, errors)
+
+
+def _excel_rows(outcome: CaseOutcome, tally: Tally) -> list[list[Any]]:
+    r = outcome.result
+    return [
+        [
+            r.case,
+            r.jurisdiction,
+            r.procedure,
+            VERDICT_LABEL["zh"][r.verdict],
+            f.rule,
+            STATUS_LABEL["zh"][f.status],
+            f.severity,
+            f.title,
+            f.message,
+            " ".join(f.events),
+            f.expected,
+            f.earliest,
+            f.latest,
+            f.citation.get("clause"),
+            f.citation.get("document"),
+            tally.department(f) if f.status == "violated" else None,
+            r.file,
+        ]
+        for f in r.findings
+    ]
