@@ -8,7 +8,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from compliance.importers.mapping import EMPTY
 from compliance.importers.sql import write_cases
+from compliance.importers.xes import XesSource
 from tests.batch_support import check, sample_documents
 
 XES = """<?xml version="1.0" encoding="UTF-8"?>
@@ -42,6 +44,18 @@ def test_xes_log_cases_periods_and_bad_event_line(tmp_path):
     assert bad.result.verdict == "error"
     assert bad.result.error_detail["line"] == 16  # the <event> element's line in the file
     assert bad.result.error_detail["column"] == "time:timestamp"
+
+
+def test_xes_cut_into_many_ranges_reads_the_same(tmp_path):
+    path = tmp_path / "log.xes"
+    path.write_text(XES, encoding="utf-8")
+    source = XesSource(path, EMPTY)
+    source.range_bytes = 64  # every trace its own range
+    ranges = list(source.chunks())
+    assert len(ranges) == 2
+    frames = [r.read().frame for r in ranges]
+    assert [f["case:concept:name"].unique().to_list() for f in frames] == [["CA-XES"], ["CA-BAD"]]
+    assert frames[1]["__line"].to_list() == [16]
 
 
 def test_broken_xes_reports_the_file(tmp_path):

@@ -15,7 +15,9 @@ from compliance.importers import CaseFilesChunk, Chunk, FailedSource
 from compliance.importers.documents import case_documents, error_result
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import Normalized, RawChunk, normalize
+from compliance.importers.sql import SqlRange
 from compliance.importers.tables import CsvRange
+from compliance.importers.xes import XesRange
 from compliance.model import Case, case_from_document, load_case
 from compliance.rules.packs import RuleBook
 from compliance.sourcefile import InputError
@@ -91,8 +93,11 @@ def check_chunk(chunk: Chunk, settings: Settings) -> list[CaseOutcome]:
         ]
     if isinstance(chunk, CaseFilesChunk):
         return _check_files(chunk, settings)
-    if isinstance(chunk, CsvRange):
-        chunk = chunk.read()
+    if isinstance(chunk, CsvRange | XesRange | SqlRange):
+        try:
+            chunk = chunk.read()  # the rows of a range are read here, in the worker
+        except InputError as exc:
+            return [CaseOutcome(CaseResult(None, exc.file, error=str(exc), error_detail=exc.to_json()))]
     norm = normalize(chunk, settings.mapping, settings.book().vocabulary)
     results = [CaseOutcome(error_result(exc, None, norm.sources, chunk.line_label)) for _case, exc in norm.errors]
     for (case, _exc), outcome in zip(norm.errors, results, strict=True):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 
 from compliance.importers.cells import cell_text
 from compliance.importers.columns import plan_columns
-from compliance.importers.mapping import Mapping
+from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import LINE, RawChunk
 from compliance.sourcefile import InputError
 
@@ -140,45 +142,40 @@ class SqlSource:
             self._check_schema(conn)
             return int(conn.execute(sa.select(sa.func.count()).select_from(cases_table)).scalar_one())
 
-    def chunks(self) -> Iterator[RawChunk]:
+    def chunks(self) -> Iterator[SqlRange | RawChunk]:
+        """Ranges of case ids, each read by a worker; events of no case are reported from here."""
         c, e = cases_table, events_table
-        query = (
-            sa.select(
-                c.c.case_id,
-                c.c.jurisdiction,
-                c.c.procedure,
-                c.c.title,
-                c.c.facts,
-                e.c.id,
-                e.c.step,
-                e.c.date,
-                e.c.start,
-                e.c.end,
-                e.c.ref,
-                e.c.actor,
-                e.c.data,
-            )
-            .select_from(c.outerjoin(e, e.c.case_id == c.c.case_id))
-            .order_by(c.c.case_id, e.c.seq, e.c.id)
-        )
         with self.engine.connect() as conn:
             self._check_schema(conn)
-            rows: list[dict[str, Any]] = []
-            current, cases = None, 0
-            result = conn.execution_options(stream_results=True, yield_per=10_000).execute(query)
-            for record in result:
-                if record.case_id != current:
-                    if cases >= self.cases_per_chunk:
-                        yield self._chunk(rows)
-                        rows, cases = [], 0
-                    current, cases = record.case_id, cases + 1
-                rows.append(self._row(record))
-            if rows:
-                yield self._chunk(rows)
+            ids = conn.execution_options(stream_results=True, yield_per=10_000).execute(
+                sa.select(c.c.case_id).order_by(c.c.case_id)
+            )
+            first = last = None
+            count = 0
+            for (case_id,) in ids:
+                first = case_id if first is None else first
+                last, count = case_id, count + 1
+                if count >= self.cases_per_chunk:
+                    yield SqlRange(self.spec, first, last)
+                    first, count = None, 0
+            if first is not None:
+                yield SqlRange(self.spec, first, last)
             orphans = conn.execute(sa.select(e.c.id, e.c.case_id).where(e.c.case_id.not_in(sa.select(c.c.case_id))))
             lost = [{LINE: r.id, "case": r.case_id, "__orphan": "1"} for r in orphans]
             if lost:
                 yield self._chunk(lost)
+
+    def read_range(self, first: str, last: str) -> RawChunk:
+        c, e = cases_table, events_table
+        query = (
+            sa.select(c.c.case_id, c.c.jurisdiction, c.c.procedure, c.c.title, c.c.facts, e.c.id, e.c.step, e.c.date,
+                      e.c.start, e.c.end, e.c.ref, e.c.actor, e.c.data)
+            .select_from(c.outerjoin(e, e.c.case_id == c.c.case_id))
+            .where(c.c.case_id >= first, c.c.case_id <= last)
+            .order_by(c.c.case_id, e.c.seq, e.c.id)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return self._chunk([self._row(record) for record in conn.execute(query)])
 
     def _row(self, record: Any) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -206,6 +203,24 @@ class SqlSource:
         )
         plan = plan_columns([h for h in headers if h != LINE], {})
         return RawChunk(frame, plan, self.spec, self.line_label)
+
+
+@dataclass(frozen=True)
+class SqlRange:
+    """The cases with ids in [first, last] (the database's order), read by the worker that checks them."""
+
+    spec: str
+    first: str
+    last: str
+
+    def read(self) -> RawChunk:
+        return _source(self.spec).read_range(self.first, self.last)
+
+
+@lru_cache(maxsize=4)
+def _source(spec: str) -> SqlSource:
+    """One engine (and connection pool) per database and process."""
+    return SqlSource(spec, EMPTY)
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:
