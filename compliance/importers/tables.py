@@ -244,6 +244,25 @@ def _utf8_copy(path: Path) -> Path:
 
 
 def read_excel(path: Path) -> pl.DataFrame:
+    """Every cell as text, numbered by sheet row: with calamine (fastexcel) when installed, else openpyxl."""
+    try:
+        import fastexcel
+    except ImportError:
+        return _read_excel_openpyxl(path)
+    try:
+        reader = fastexcel.read_excel(str(path))
+        names = {n.strip().lower(): n for n in reader.sheet_names}
+        sheet = names.get("events") or names.get("事件") or reader.sheet_names[0]
+        frame = reader.load_sheet(sheet, dtypes="string").to_polars()
+    except Exception as exc:  # fastexcel raises its own error kinds for damaged files
+        raise InputError(str(path), f"无法读取 Excel 文件: {exc}") from exc
+    # Dates come as "2024-03-01 00:00:00"; a date without a time is written as a date, as openpyxl's path does.
+    frame = frame.with_columns(pl.all().str.replace(r" 00:00:00$", "")).with_row_index(LINE, offset=2)
+    frame = frame.with_columns(pl.col(LINE).cast(pl.Int64))
+    return frame.filter(~pl.all_horizontal(pl.exclude(LINE).is_null()))
+
+
+def _read_excel_openpyxl(path: Path) -> pl.DataFrame:
     from openpyxl import load_workbook
 
     try:
