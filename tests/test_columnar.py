@@ -87,3 +87,45 @@ def test_generated_cases_same_findings(tmp_path_factory, docs):
     direct = _json(check([str(path)], engine="direct", show_all=True))
     columnar = _json(check([str(path)], engine="columnar", show_all=True))
     assert columnar == direct
+
+
+def test_rules_reading_event_fields_agree(tmp_path):
+    # `event.actor` makes grounding depend on who did the judged act: cases differing only there must not share.
+    import shutil
+
+    import yaml
+
+    from compliance.rules.packs import DEFAULT_RULES_DIR
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    rule = {
+        "id": "changan.test-actor",
+        "title": {"zh": "协议由街道办事处签订", "en": "Agreements signed by the sub-district office"},
+        "citation": {"seed": "001_b601638a905635b9.txt", "clause": "四(二)7", "quote": "签订征地补偿安置协议书"},
+        "for_each": "compensation_agreement",
+        "check": {"value": "event.actor == '王曲街道办事处'"},
+        "tests": [
+            {"name": "a", "case": {"events": [{"step": "compensation_agreement", "date": "2024-01-02"}]},
+             "expect": "unknown"},
+            {"name": "b", "case": {"events": [{"step": "compensation_agreement", "date": "2024-01-02",
+                                                "actor": "王曲街道办事处"}]}, "expect": "satisfied"},
+        ],
+    }  # fmt: skip
+    (rules / "changan" / "test-actor.yaml").write_text(yaml.safe_dump(rule, allow_unicode=True), encoding="utf-8")
+    docs = [copy.deepcopy(d) for d in DOCS if d["jurisdiction"] == "xian-changan"]
+    for i, doc in enumerate(docs):
+        for event in doc["events"]:
+            if event["step"] == "compensation_agreement":
+                event["actor"] = ["王曲街道办事处", "某公司", None][i % 3]
+    path = tmp_path / "cases.csv"
+    write_csv(path, docs)
+    found = {}
+    for engine in ("direct", "columnar"):
+        settings = Settings(engine=engine, show_all=True, rules_dir=rules)
+        from compliance.importers import iter_chunks
+
+        found[engine] = [o.result.to_json() for c in iter_chunks([str(path)]) for o in check_chunk(c, settings)]
+    assert found["columnar"] == found["direct"]
+    statuses = {f["status"] for c in found["direct"] for f in c["findings"] if f["rule"] == "changan.test-actor"}
+    assert statuses == {"satisfied", "violated", "unknown"}

@@ -35,7 +35,7 @@ from compliance.engine.columnar_expr import (
     date_range_of,
     rewrite_aggregates,
 )
-from compliance.engine.columnar_shapes import RuleInfo, projected_case, rule_info
+from compliance.engine.columnar_shapes import Item, RuleInfo, projected_case, rule_info
 from compliance.engine.columnar_validate import flagged_cases, parsed_dates
 from compliance.engine.evaluate import DateReader, judge
 from compliance.engine.ground import GroundFinding, ground_rule
@@ -47,7 +47,7 @@ from compliance.model import Case
 from compliance.rules.core import CoreRule
 from compliance.rules.packs import NoPackError, Pack, RuleBook
 
-Payload = Callable[[int], tuple[dict[str, Any], list[tuple[str, int, dict[str, Any]]]]]
+Payload = Callable[[int], tuple[dict[str, Any], list[Item]]]
 SHOWN_CODES = (2, 3)
 
 
@@ -152,6 +152,8 @@ def _batch_from_rows(frame: pl.DataFrame) -> Batch:
         pl.col("date_d").alias("date"),
         pl.col("start_d").alias("start"),
         pl.col("end_d").alias("end"),
+        "actor",
+        "ref",
         *data_cols,
     )
     events = _number(events)
@@ -186,6 +188,8 @@ def _batch_from_cases(cases: list[Case]) -> Batch:
                 ("date", event.date),
                 ("start", event.start),
                 ("end", event.end),
+                ("actor", event.actor),
+                ("ref", event.ref),
             ):
                 rows[name].append(value)
             for name in data_names:
@@ -198,15 +202,17 @@ def _batch_from_cases(cases: list[Case]) -> Batch:
         "date": pl.Date,
         "start": pl.Date,
         "end": pl.Date,
+        "actor": pl.Utf8,
+        "ref": pl.Utf8,
         **{"data." + n: pl.Utf8 for n in data_names},
     }
     events = _number(pl.DataFrame({k: rows.get(k, []) for k in schema}, schema=schema))
     frame = pl.DataFrame(dict(case_rows), schema={**{k: pl.Utf8 for k in case_rows}, "cidx": pl.Int32})
 
-    def payload(cidx: int) -> tuple[dict[str, Any], list[tuple[str, int, dict[str, Any]]]]:
+    def payload(cidx: int) -> tuple[dict[str, Any], list[Item]]:
         case = cases[cidx]
         ranks = _ranks(case)
-        return dict(case.facts), [(e.step, ranks[e.key], dict(e.data)) for e in case.events]
+        return dict(case.facts), [(e.step, ranks[e.key], dict(e.data), e.actor, e.ref) for e in case.events]
 
     return Batch(events, _with_first_date(frame, events), payload, _row_index(events, len(cases)))
 
@@ -499,14 +505,16 @@ def _value_key(batch: Batch, info: RuleInfo) -> pl.DataFrame:
         if data_cols
         else pl.lit("")
     )
-    cache_key = (info.steps, tuple(data_cols), info.needs_order, info.facts)
+    cache_key = (info.steps, tuple(data_cols), info.needs_order, info.facts, info.reads_event)
     if cache_key in batch.value_keys:
         return batch.value_keys[cache_key]
     events = batch.events.filter(pl.col("step").is_in(list(info.steps)))
     if info.needs_order:
         events = _ranked(events)
     rank = pl.col("rank").cast(pl.Utf8) if info.needs_order else pl.lit("0")
-    events = events.select("cidx", pl.concat_str([pl.col("key"), rank, data_text], separator="\x1e"))
+    # `event.actor` / `event.ref` in an expression: the judged occurrence's own fields belong in the key too.
+    own = [pl.col(c).fill_null("\x00") if info.reads_event else pl.lit("\x00") for c in ("actor", "ref")]
+    events = events.select("cidx", pl.concat_str([pl.col("key"), rank, data_text, *own], separator="\x1e"))
     per_case = events.group_by("cidx", maintain_order=True).agg(pl.col("key").str.join("\x1d").alias("ev"))
     facts = [c for c in batch.cases.columns if c.startswith("facts.")]
     if info.facts is not None:
@@ -547,7 +555,7 @@ def _grounded(
     return case, grounds
 
 
-def _parse_value_key(text: str) -> tuple[dict[str, Any], list[tuple[str, int, dict[str, Any]]]]:
+def _parse_value_key(text: str) -> tuple[dict[str, Any], list[Item]]:
     """The facts and events a value key spells (see `_value_key`): cheaper than fetching them again."""
     fact_text, _, event_text = text.partition("\x1c")
     facts = {}
@@ -557,12 +565,13 @@ def _parse_value_key(text: str) -> tuple[dict[str, Any], list[tuple[str, int, di
             facts[name[6:]] = parse_cell(value)
     events = []
     for item in event_text.split("\x1d") if event_text else []:
-        key, rank, data_text = item.split("\x1e")
+        key, rank, data_text, actor, ref = item.split("\x1e")
         data = {}
         for pair in data_text.split("\x1f") if data_text else []:
             name, _, value = pair.partition("=")
             data[name] = parse_cell(value)
-        events.append((key.split("#")[0], int(rank), data))
+        events.append((key.split("#")[0], int(rank), data, None if actor == "\x00" else actor,
+                       None if ref == "\x00" else ref))  # fmt: skip
     return facts, events
 
 

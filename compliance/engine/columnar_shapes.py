@@ -30,6 +30,7 @@ from compliance.rules.core import (
 from compliance.rules.expr import Expression
 
 SYNTHETIC_BASE = dt.date(2000, 1, 3)
+Item = tuple[str, int, dict[str, Any], str | None, str | None]  # step, rank by date, data, actor, ref
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,12 @@ class RuleInfo:
     facts: tuple[str, ...] | None  # fact names the rule reads; None: possibly any
     data_fields: tuple[str, ...] | None = ()  # step-data fields it reads; None: possibly any
     needs_order: bool = False  # whether it picks an occurrence by date (first()/last(), data references)
+    reads_event: bool = False  # whether an expression reads the judged occurrence's own actor / ref
 
 
 @lru_cache(maxsize=4096)
 def rule_info(rule: CoreRule) -> RuleInfo:
-    reads = order = False
+    reads = order = event = False
     facts: set[str] | None = set()
     fields: set[str] | None = set()
     for node in (*walk(rule.check), *walk(rule.when)):
@@ -71,12 +73,14 @@ def rule_info(rule: CoreRule) -> RuleInfo:
             used = _data_read(expression)
             fields = None if used is None or fields is None else fields | used
             order = order or _picks_by_order(expression)
+            event = event or any(isinstance(n, ast.Name) and n.id == "event" for n in ast.walk(expression.tree))
     return RuleInfo(
         tuple(sorted(rule.steps)),
         reads,
         None if facts is None else tuple(sorted(facts)),
         None if fields is None else tuple(sorted(fields)),
         order,
+        event,
     )
 
 
@@ -134,21 +138,23 @@ def projected_case(
     procedure: str,
     counts: dict[str, int],
     kinds: dict[str, str],
-    events: list[tuple[str, int, dict[str, Any]]] | None,
+    events: list[Item] | None,
     facts: dict[str, Any] | None,
 ) -> Case:
     """A case holding only what the rule reads; dates are stand-ins that keep each step's date order.
 
-    `events` (step, rank by date, data) is given for rules that read values; otherwise the
+    `events` (step, rank by date, data, actor, ref) is given for rules that read values; otherwise the
     counts alone make the case. The values come from cases the model accepted, so the
     one conversion the model makes to step data (`*_date` text to dates) is all there is to do.
     """
-    items: list[tuple[str, int, dict[str, Any]]] = (
-        events if events is not None else [(step, i, {}) for step, count in counts.items() for i in range(count)]
+    items: list[Item] = (
+        events
+        if events is not None
+        else [(step, i, {}, None, None) for step, count in counts.items() for i in range(count)]
     )
     numbers: dict[str, int] = {}
     occurrences = []
-    for position, (step, rank, data) in enumerate(items):
+    for position, (step, rank, data, actor, ref) in enumerate(items):
         numbers[step] = numbers.get(step, 0) + 1
         day = SYNTHETIC_BASE + dt.timedelta(days=rank)
         period = kinds.get(step) == "period"
@@ -161,6 +167,8 @@ def projected_case(
                 start=day if period else None,
                 end=day if period else None,
                 data={k: _data_value(k, v) for k, v in data.items()},
+                actor=actor,
+                ref=ref,
             )
         )
     return Case("shape", procedure, "shape", None, dict(facts or {}), tuple(occurrences), file="<shape>")
