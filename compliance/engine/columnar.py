@@ -273,7 +273,7 @@ def _with_first_date(cases: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
 _SHIFTS: dict[int, ShiftTables] = {}
 # Ground findings per (rule, procedure, shape), kept across chunks; value shapes are often
 # one per case, so the oldest are dropped beyond a bound to keep memory flat.
-_GROUNDED: OrderedDict[tuple, tuple[Case, list[GroundFinding]]] = OrderedDict()
+_GROUNDED: OrderedDict[tuple, _Shape] = OrderedDict()
 GROUNDED_LIMIT = 20_000
 _INFO: dict[int, RuleInfo] = {}
 
@@ -399,18 +399,15 @@ def _rule_tasks(
     groups: list[_SlotGroup] = []
     for row in shapes:
         shape, cidxs = tuple(row[:-1]), row[-1]
-        representative, grounds = _grounded(rule, procedure, info, shape, cidxs[0], batch, book)
-        if not grounds:
+        found = _grounded(rule, procedure, info, shape, cidxs[0], batch, book)
+        if not found.grounds:
             continue
-        counts = {s: len(representative.occurrences(s)) for s in info.steps}
-        slots = [(rewrite_aggregates(g.formula, counts), rewrite_aggregates(g.guard, counts)) for g in grounds]
-        signatures = [_CONST_DATE.sub("ConstDate(?)", repr(slot)) for slot in slots]
-        group = next((g for g in groups if g.accepts(signatures)), None)
+        group = next((g for g in groups if g.accepts(found.signatures)), None)
         if group is None:
             group = _SlotGroup()
             groups.append(group)
-        group.add(signatures, slots)
-        group.members.append((cidxs, const_dates(slots), grounds, representative))
+        group.add(found.signatures, found.slots)
+        group.members.append((cidxs, found.consts, found.grounds, found.case))
     if not groups:
         return []
     prefixes = tuple(f"{s}#" for s in info.steps)
@@ -421,7 +418,7 @@ def _rule_tasks(
     tasks = []
     parts = rows.partition_by("__sig", as_dict=True) if len(groups) > 1 else {(0,): rows}
     for (k,), part in parts.items():
-        exprs = builder.statuses(groups[k].slots, prefix=f"{CONST}{k}_")
+        exprs = _expressions(builder, rule, groups[k], k, date_cols)
         query = part.lazy().select("cidx", "__shape", *[e.alias(f"s{i}") for i, e in enumerate(exprs)])
         if not show_all:
             query = query.filter(pl.any_horizontal([pl.col(f"s{i}").is_in(SHOWN_CODES) for i in range(len(exprs))]))
@@ -532,9 +529,41 @@ def _value_key(batch: Batch, info: RuleInfo) -> pl.DataFrame:
     return batch.value_keys[cache_key]
 
 
+@dataclasses.dataclass
+class _Shape:
+    """A shape's representative, its ground findings, and what evaluating them column-wise needs."""
+
+    case: Case
+    grounds: list[GroundFinding]
+    slots: list[tuple] = dataclasses.field(default_factory=list)  # (formula, guard), aggregates rewritten
+    signatures: list[str] = dataclasses.field(default_factory=list)  # each slot, its fixed dates blanked
+    consts: list[dt.date] = dataclasses.field(default_factory=list)  # those fixed dates, in order
+
+
+_EXPRESSIONS: dict[tuple, list[pl.Expr]] = {}
+
+
+def _expressions(
+    builder: ExprBuilder, rule: CoreRule, group: _SlotGroup, number: int, columns: list[str]
+) -> list[pl.Expr]:
+    """A slot group's status expressions; the same groups recur chunk after chunk, so they are built once.
+
+    The key holds the date columns of the rule's steps that exist (an expression reads a missing
+    one as null) and the shift tables' range (lookups are offsets into them).
+    """
+    shifts = builder.shifts
+    key = (id(rule), tuple(group.signatures), number, id(shifts), shifts.low, shifts.high, tuple(columns))
+    exprs = _EXPRESSIONS.get(key)
+    if exprs is None:
+        if len(_EXPRESSIONS) > 20_000:
+            _EXPRESSIONS.clear()
+        exprs = _EXPRESSIONS[key] = builder.statuses(group.slots, prefix=f"{CONST}{number}_")
+    return exprs
+
+
 def _grounded(
     rule: CoreRule, procedure: str, info: RuleInfo, shape: tuple, cidx: int, batch: Batch, book: RuleBook
-) -> tuple[Case, list[GroundFinding]]:
+) -> _Shape:
     key = (id(rule), procedure, shape)
     cached = _GROUNDED.get(key)
     if cached is not None:
@@ -548,11 +577,18 @@ def _grounded(
         events = [item for item in items if item[0] in info.steps]
         facts = all_facts if info.facts is None else {k: v for k, v in all_facts.items() if k in info.facts}
     case = projected_case(procedure, counts, kinds, events, facts)
-    grounds = ground_rule(rule, case)
-    _GROUNDED[key] = (case, grounds)
+    found = _Shape(case, ground_rule(rule, case))
+    if found.grounds:
+        present = {s: len(case.occurrences(s)) for s in info.steps}
+        found.slots = [
+            (rewrite_aggregates(g.formula, present), rewrite_aggregates(g.guard, present)) for g in found.grounds
+        ]
+        found.signatures = [_CONST_DATE.sub("ConstDate(?)", repr(slot)) for slot in found.slots]
+        found.consts = const_dates(found.slots)
+    _GROUNDED[key] = found
     if len(_GROUNDED) > GROUNDED_LIMIT:
         _GROUNDED.popitem(last=False)
-    return case, grounds
+    return found
 
 
 def _parse_value_key(text: str) -> tuple[dict[str, Any], list[Item]]:
