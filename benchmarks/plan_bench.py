@@ -19,7 +19,7 @@ from typing import Any
 
 from compliance.calendar import DEFAULT_CALENDAR
 from compliance.model import Case, case_from_mapping
-from compliance.plan import PlanResult, plan_case
+from compliance.planning.planner import PlanResult, plan_case
 from compliance.rules.packs import RuleBook, load_rulebook
 
 TODAY = dt.date(2025, 3, 3)

@@ -13,8 +13,8 @@ import yaml
 
 from compliance.calendar import CalendarFileError, build_calendar
 from compliance.hook import check_step
-from compliance.hook_text import render_decision
 from compliance.model import load_case
+from compliance.reports.hook_text import render_decision
 from compliance.rules.packs import DEFAULT_RULES_DIR, RuleBook, RulePackError, load_rulebook
 from compliance.sourcefile import InputError
 

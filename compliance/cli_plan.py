@@ -15,9 +15,9 @@ import click
 from compliance.calendar import CalendarFileError, build_calendar
 from compliance.engine.solver import EncodingError
 from compliance.model import load_case
-from compliance.plan import OBJECTIVES, PlanError, plan_case, window_for
+from compliance.planning.planner import OBJECTIVES, PlanError, plan_case, window_for
+from compliance.planning.rulecheck import check_rulebook
 from compliance.reports.plan_text import render_pack_report, render_plan
-from compliance.rulecheck import check_rulebook
 from compliance.rules.packs import DEFAULT_RULES_DIR, RuleBook, RulePackError, load_rulebook
 from compliance.sourcefile import InputError
 

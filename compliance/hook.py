@@ -486,9 +486,9 @@ class Hook:
 
 
 def _planner() -> Any:
-    """`compliance.plan.plan_case` when the planner is installed, else None."""
+    """`compliance.planning.planner.plan_case` when the planner is installed, else None."""
     try:
-        from compliance.plan import plan_case
+        from compliance.planning.planner import plan_case
     except ImportError:
         return None
     return plan_case

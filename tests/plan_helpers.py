@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from compliance.model import Case, Occurrence, load_case
-from compliance.plan import PlanResult
+from compliance.planning.planner import PlanResult
 from compliance.rules.packs import load_rulebook
 
 BOOK = load_rulebook()

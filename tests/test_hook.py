@@ -94,7 +94,7 @@ def test_an_unknown_step_is_an_input_error():
 
 
 def test_the_planner_says_whether_the_case_can_still_comply():
-    pytest.importorskip("compliance.plan")
+    pytest.importorskip("compliance.planning.planner")
     case = prefix("changan-late-hearing", "hearing#1")
     on_time = compliance.check_step(case, {"step": "hearing", "date": "2024-10-08"})
     assert on_time.can_comply is True
@@ -171,7 +171,7 @@ def test_deny_is_sound_whatever_follows(mapping):
 
 
 def test_plan_is_part_of_the_python_api():
-    pytest.importorskip("compliance.plan")
+    pytest.importorskip("compliance.planning.planner")
     result = compliance.plan(SAMPLES / "changan-late-hearing.yaml")
     assert result.feasible is False and any(f.rule == "changan.hearing-window" for f in result.violations)
     mapping = prefix("changan-late-hearing", "hearing#1")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from compliance.audit import audit_case
 from compliance.model import Case, load_case
-from compliance.plan import plan_case
+from compliance.planning.planner import plan_case
 from tests.conftest import SAMPLES
 from tests.plan_helpers import BOOK, DATA, opened, proposed, written_back
 

@@ -10,7 +10,7 @@ import z3
 from compliance.audit import ground_case, packs_for
 from compliance.calendar import DEFAULT_CALENDAR
 from compliance.engine.schedule import ScheduleProblem
-from compliance.plan import plan_case
+from compliance.planning.planner import plan_case
 from tests.plan_helpers import BOOK, load
 
 D = dt.date.fromisoformat

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 
 from compliance.calendar import DEFAULT_CALENDAR
-from compliance.plan import plan_case
+from compliance.planning.planner import plan_case
 from tests.plan_helpers import BOOK, load
 
 D = dt.date.fromisoformat

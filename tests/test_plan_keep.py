@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from compliance.plan import plan_case
+from compliance.planning.planner import plan_case
 from tests.plan_helpers import BOOK, load
 
 D = dt.date.fromisoformat

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from compliance.cli import main
-from compliance.rulecheck import check_rulebook
+from compliance.planning.rulecheck import check_rulebook
 from compliance.rules.packs import DEFAULT_RULES_DIR, load_rulebook
 
 PACK = """\

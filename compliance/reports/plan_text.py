@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from compliance.plan import PlanResult
-from compliance.rulecheck import PackReport
+from compliance.planning.planner import PlanResult
+from compliance.planning.rulecheck import PackReport
 
 HEAD = {
     "zh": {True: "可行", False: "不可行"},

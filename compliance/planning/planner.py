@@ -21,7 +21,7 @@ from compliance.engine.lexmin import Objective
 from compliance.engine.schedule import Goal, NoAnchorError, ScheduleProblem, Tracked
 from compliance.findings import Finding
 from compliance.model import Case, Occurrence
-from compliance.plan_explain import Conflict, Move, conflicts_from_core, violation_conflict
+from compliance.planning.explain import Conflict, Move, conflicts_from_core, violation_conflict
 from compliance.rules.packs import NoPackError, Pack, RuleBook, load_rulebook
 
 OBJECTIVES = ("earliest", "keep")
