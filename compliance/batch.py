@@ -80,7 +80,12 @@ def run(
     """Check every case of the inputs, handing each chunk's rendered reports to `sink` in input order."""
     show = sys.stderr.isatty() if progress is None else progress
     bar = (
-        click.progressbar(length=inputs.total or 0, label="检查案件", file=sys.stderr, show_pos=True)
+        click.progressbar(
+            length=inputs.total or 0,
+            label="检查案件" if settings.lang == "zh" else "checking cases",
+            file=sys.stderr,
+            show_pos=True,
+        )
         if show and inputs.total
         else nullcontext()
     )
