@@ -41,6 +41,15 @@ AFTER_DAYS = 183
 SLACK_DAYS = 31
 
 
+def _shrink_order(item: Tracked) -> int:
+    """Which constraints an explanation gives up first (see ScheduleProblem.minimal_core)."""
+    if item.kind == "rule":
+        return 0
+    if item.kind != "fixed":
+        return 1
+    return 2 if item.slot is not None and not item.slot.occurrence.planned else 3
+
+
 class NoAnchorError(ValueError):
     """A schedule with no date at all: nothing tells the planner where the calendar starts."""
 
@@ -220,24 +229,22 @@ class ScheduleProblem:
     def minimal_core(self, solver: z3.Solver | None = None) -> list[Tracked]:
         """An irreducible set of tracked constraints that cannot hold together.
 
-        z3's core is small but not always minimal; deletion-based shrinking makes it so:
-        drop each member in turn and keep the drop whenever what is left is still unsat.
+        Several irreducible sets may exist, and z3's own core depends on the solver's history
+        in the process, so shrinking starts from every tracked constraint in a fixed order:
+        drop each in turn and keep the drop whenever what is left is still unsat. Rules are
+        tried first, then bounds, then done dates, then planned fixed dates — so what
+        survives names the planned dates the office can change and the rules that pin them.
         """
         solver = solver or self.solver()
-        by_literal = {t.literal.get_id(): t for t in self.tracked}
         if is_sat(solver, *[t.literal for t in self.tracked]):
             return []
-        core = [by_literal[c.get_id()] for c in solver.unsat_core()]
-        index = 0
-        while index < len(core):
-            trial = core[:index] + core[index + 1:]
-            if not is_sat(solver, *[t.literal for t in trial]):
-                # z3's core of the trial may be smaller still: keep only that.
-                kept = {c.get_id() for c in solver.unsat_core()}
-                core = [t for t in trial if t.literal.get_id() in kept]
-                continue
-            index += 1
-        return core
+        order = sorted(range(len(self.tracked)), key=lambda i: (_shrink_order(self.tracked[i]), i))
+        kept = set(range(len(self.tracked)))
+        for index in order:
+            trial = kept - {index}
+            if not is_sat(solver, *[self.tracked[i].literal for i in sorted(trial)]):
+                kept = trial
+        return [self.tracked[i] for i in sorted(kept)]
 
     def optimize(self, goal: Goal) -> dict[tuple[str, str], dt.date]:
         """The assignment that best meets the goal, every constraint in force."""

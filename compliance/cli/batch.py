@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from compliance.batch import default_jobs, open_inputs, run
-from compliance.calendar import CalendarFileError, build_calendar
+from compliance.cli.options import LANG, RULES, calendar_options, fail, load_calendar
 from compliance.engine.batch_worker import Settings, preload
 from compliance.engine.bookcache import cached_rulebook
 from compliance.importers.mapping import EMPTY, load_mapping
@@ -47,7 +47,7 @@ def _formats(value: str) -> list[str]:
 )
 @click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="报告格式，逗号分隔")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="并行进程数（默认：全部核心）")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="消息语言 / language")
+@LANG
 @click.option(
     "--engine",
     type=click.Choice(["columnar", "direct"]),
@@ -56,21 +56,8 @@ def _formats(value: str) -> list[str]:
     help="columnar：按列批量求值；direct：逐案求值（参照实现）",
 )
 @click.option("--all", "show_all", is_flag=True, help="报告中列出全部结论（包括符合与不适用）")
-@click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=None,
-    help="规则目录（默认为内置 rules/）",
-)
-@click.option(
-    "--calendar",
-    "calendar_files",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    multiple=True,
-    help="补充或覆盖年份的日历文件（可多次给出）",
-)
-@click.option("--holiday-rollover-only", is_flag=True, help="届满日仅在法定节假日顺延")
+@RULES
+@calendar_options
 @click.option("--progress/--no-progress", default=None, help="显示进度条（默认：仅当 stderr 是终端）")
 def batch(
     inputs,
@@ -94,12 +81,12 @@ def batch(
     退出码：0 全部合规；1 存在违规或待查；2 用法错误或有案件无法检查。
     """
     chosen = _formats(formats)
+    load_calendar(calendar_files)  # fail early on a bad calendar file, before any worker starts
     try:
         book = cached_rulebook(rules_dir or DEFAULT_RULES_DIR)
-        build_calendar(list(calendar_files))  # fail early on a bad calendar file, before any worker starts
         mapping = load_mapping(mapping_file) if mapping_file else EMPTY
-    except (RulePackError, CalendarFileError, InputError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (RulePackError, InputError) as exc:
+        fail(str(exc))
     settings = Settings(
         engine=engine,
         lang=lang,

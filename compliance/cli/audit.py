@@ -1,4 +1,4 @@
-"""The `compliance` command line."""
+"""`compliance audit`, `rules list|show`, `steps` and `test`: the audit side of the command line."""
 
 from __future__ import annotations
 
@@ -9,48 +9,10 @@ from pathlib import Path
 import click
 
 from compliance.audit import audit_file, iter_case_files
-from compliance.calendar import CalendarFileError, build_calendar
+from compliance.cli.options import LANG, RULES, calendar_options, load_book, load_calendar
 from compliance.findings import CaseResult, exit_code, summarize
 from compliance.reports.text import render_case, render_summary
-from compliance.rules.packs import DEFAULT_RULES_DIR, RulePackError, load_rulebook
 from compliance.ruletest import run_rule_tests
-
-LANG = click.option(
-    "--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="消息语言 / language"
-)
-RULES = click.option(
-    "--rules",
-    "rules_dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=None,
-    help="规则目录（默认为内置 rules/）",
-)
-CALENDARS = click.option(
-    "--calendar",
-    "calendar_files",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    multiple=True,
-    help="补充或覆盖年份的日历文件（可多次给出）",
-)
-ROLLOVER = click.option(
-    "--holiday-rollover-only",
-    is_flag=True,
-    help="届满日仅在法定节假日顺延（默认周末也顺延，民法典第二百零三条）",
-)
-
-
-def _book(rules_dir: Path | None):
-    try:
-        return load_rulebook(rules_dir or DEFAULT_RULES_DIR)
-    except RulePackError as exc:
-        raise click.ClickException(f"规则包无法加载: {exc}") from exc
-
-
-def _calendar(files: tuple[Path, ...], holiday_only: bool):
-    try:
-        return build_calendar(list(files), weekend_rollover=not holiday_only)
-    except CalendarFileError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -65,12 +27,11 @@ def main() -> None:
 @click.option("--all", "show_all", is_flag=True, help="显示全部结论（包括符合与不适用）")
 @LANG
 @RULES
-@CALENDARS
-@ROLLOVER
+@calendar_options
 def audit(paths, fmt, show_all, lang, rules_dir, calendar_files, holiday_rollover_only) -> None:
     """审查已完成的案件（文件或目录）。"""
-    book = _book(rules_dir)
-    calendar = _calendar(calendar_files, holiday_rollover_only)
+    book = load_book(rules_dir)
+    calendar = load_calendar(calendar_files, holiday_rollover_only)
     missing = [p for p in paths if not p.exists()]
     results = []
     for path in missing:
@@ -108,7 +69,7 @@ def rules() -> None:
 @RULES
 def rules_list(pack, lang, rules_dir) -> None:
     """列出全部规则。"""
-    book = _book(rules_dir)
+    book = load_book(rules_dir)
     for p in book.packs:
         if pack and p.id != pack:
             continue
@@ -124,7 +85,7 @@ def rules_list(pack, lang, rules_dir) -> None:
 @RULES
 def rules_show(rule_id, rules_dir) -> None:
     """显示一条规则的原文、依据与测试。"""
-    book = _book(rules_dir)
+    book = load_book(rules_dir)
     rule = book.rule(rule_id)
     if rule is None:
         close = [r.id for r in book.all_rules() if rule_id.split(".")[-1] in r.id]
@@ -143,7 +104,7 @@ def rules_show(rule_id, rules_dir) -> None:
 @RULES
 def steps(procedure, rules_dir) -> None:
     """步骤词汇表：英文 id、中文名、时点或期间。"""
-    book = _book(rules_dir)
+    book = load_book(rules_dir)
     families = set(book.vocabulary.families_of(procedure)) if procedure else None
     for step in book.vocabulary.steps.values():
         if families and not families & set(step.families):
@@ -160,7 +121,7 @@ def steps(procedure, rules_dir) -> None:
 @RULES
 def test_rules(paths, verbose, rules_dir) -> None:
     """运行规则文件自带的 YAML 测试用例。"""
-    book = _book(rules_dir)
+    book = load_book(rules_dir)
     results = run_rule_tests(book, list(paths) or None)
     failed = [r for r in results if not r.passed]
     for r in results:
@@ -171,25 +132,3 @@ def test_rules(paths, verbose, rules_dir) -> None:
                 click.echo(f"     {r.detail}")
     click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     sys.exit(1 if failed or not results else 0)
-
-
-# Commands that live beside their engines register themselves below, one line each
-# (compliance/cli_<name>.py defines a click command or group; add it with main.add_command).
-from compliance.cli_plan import plan, rules_check  # noqa: E402 - registered after the groups exist
-
-main.add_command(plan)
-rules.add_command(rules_check)
-
-from compliance.cli_batch import batch  # noqa: E402
-
-main.add_command(batch)
-
-from compliance.cli_hook import check_step_command, serve_command, tokens_group  # noqa: E402
-
-main.add_command(check_step_command)
-main.add_command(serve_command)
-main.add_command(tokens_group)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,4 @@
-"""`compliance plan` and `compliance rules check`: the z3 commands.
-
-Registered by compliance/cli.py. This module does not import compliance.cli (which imports
-it), so its few shared options are declared here again.
-"""
+"""`compliance plan` and `compliance rules check`: the z3 commands."""
 
 from __future__ import annotations
 
@@ -12,29 +8,13 @@ from pathlib import Path
 
 import click
 
-from compliance.calendar import CalendarFileError, build_calendar
+from compliance.cli.options import INPUT_ERROR, LANG, RULES, calendar_options, fail, load_book, load_calendar
 from compliance.engine.solver import EncodingError
 from compliance.model import load_case
 from compliance.planning.planner import OBJECTIVES, PlanError, plan_case, window_for
 from compliance.planning.rulecheck import check_rulebook
 from compliance.reports.plan_text import render_pack_report, render_plan
-from compliance.rules.packs import DEFAULT_RULES_DIR, RuleBook, RulePackError, load_rulebook
 from compliance.sourcefile import InputError
-
-INPUT_ERROR = 2
-
-
-def _book(rules_dir: Path | None) -> RuleBook:
-    try:
-        return load_rulebook(rules_dir or DEFAULT_RULES_DIR)
-    except RulePackError as exc:
-        click.echo(f"规则包无法加载: {exc}", err=True)
-        sys.exit(INPUT_ERROR)
-
-
-def _fail(message: str) -> None:
-    click.echo(message, err=True)
-    sys.exit(INPUT_ERROR)
 
 
 @click.command("plan")
@@ -44,24 +24,18 @@ def _fail(message: str) -> None:
               help="earliest: 最早完成；keep: 尽量保留计划中已填的日期")  # fmt: skip
 @click.option("--window", "window_step", default=None, metavar="STEP",
               help="只回答某一步骤的最早与最晚合规日期（其余按计划）")  # fmt: skip
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="消息语言 / language")
-@click.option("--rules", "rules_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-              help="规则目录（默认为内置 rules/）")  # fmt: skip
-@click.option("--calendar", "calendar_files", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              multiple=True, help="补充或覆盖年份的日历文件（可多次给出）")  # fmt: skip
-@click.option("--holiday-rollover-only", is_flag=True, help="届满日仅在法定节假日顺延（默认周末也顺延）")
+@LANG
+@RULES
+@calendar_options
 def plan(file, fmt, objective, window_step, lang, rules_dir, calendar_files, holiday_rollover_only) -> None:
     """为计划中的案件排期：能否合规、最早合规日期、冲突与调整（z3）。
 
     退出码：0 可行；1 不可行或已有违规；2 输入错误。
     """
-    book = _book(rules_dir)
-    try:
-        calendar = build_calendar(list(calendar_files), weekend_rollover=not holiday_rollover_only)
-    except CalendarFileError as exc:
-        _fail(str(exc))
+    book = load_book(rules_dir)
+    calendar = load_calendar(calendar_files, holiday_rollover_only)
     if not file.exists():
-        _fail(f"{file}: 文件不存在" if lang == "zh" else f"{file}: no such file")
+        fail(f"{file}: 文件不存在" if lang == "zh" else f"{file}: no such file")
     try:
         case = load_case(file, book.vocabulary)
         if window_step is not None:
@@ -69,11 +43,11 @@ def plan(file, fmt, objective, window_step, lang, rules_dir, calendar_files, hol
         else:
             result = plan_case(case, book, calendar, objective, lang)
     except InputError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except PlanError as exc:
-        _fail(f"{file}: {exc.text(lang)}")
+        fail(f"{file}: {exc.text(lang)}")
     except EncodingError as exc:
-        _fail(f"{file}: {'规则无法转换为约束' if lang == 'zh' else 'a rule cannot be encoded'}: {exc}")
+        fail(f"{file}: {'规则无法转换为约束' if lang == 'zh' else 'a rule cannot be encoded'}: {exc}")
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2, default=str))
     else:
@@ -85,18 +59,17 @@ def plan(file, fmt, objective, window_step, lang, rules_dir, calendar_files, hol
 @click.command("check")
 @click.argument("pack", required=False)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="消息语言 / language")
-@click.option("--rules", "rules_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
-              help="规则目录（默认为内置 rules/）")  # fmt: skip
+@LANG
+@RULES
 def rules_check(pack, fmt, lang, rules_dir) -> None:
     """用 z3 检查规则包：存在合规案件、规则互相矛盾、冗余规则。
 
     退出码：0 通过；1 发现矛盾；2 规则包无法加载或不存在。
     """
-    book = _book(rules_dir)
+    book = load_book(rules_dir)
     if pack is not None and book.pack(pack) is None:
         known = ", ".join(p.id for p in book.packs)
-        _fail(f"没有规则包 {pack}（已有: {known}）" if lang == "zh" else f"no rule pack {pack} (known: {known})")
+        fail(f"没有规则包 {pack}（已有: {known}）" if lang == "zh" else f"no rule pack {pack} (known: {known})")
     reports = check_rulebook(book, pack)
     if fmt == "json":
         doc = {"packs": [r.to_json() for r in reports], "passed": all(r.passed for r in reports)}

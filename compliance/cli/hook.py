@@ -11,19 +11,14 @@ from typing import Any
 import click
 import yaml
 
-from compliance.calendar import CalendarFileError, build_calendar
+from compliance.cli.options import LANG, RULES, calendar_options, fail, load_book, load_calendar
 from compliance.hook import check_step
 from compliance.model import load_case
 from compliance.reports.hook_text import render_decision
-from compliance.rules.packs import DEFAULT_RULES_DIR, RuleBook, RulePackError, load_rulebook
+from compliance.rules.packs import RuleBook
 from compliance.sourcefile import InputError
 
 EXIT_ALLOW, EXIT_DENY, EXIT_INPUT = 0, 1, 2
-
-
-def _fail(message: str) -> None:
-    click.echo(message, err=True)
-    sys.exit(EXIT_INPUT)
 
 
 def _data(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -32,7 +27,7 @@ def _data(pairs: tuple[str, ...]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            _fail(f"--data expects key=value, got {pair!r}")
+            fail(f"--data expects key=value, got {pair!r}")
         try:
             data[key.strip()] = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError:
@@ -50,12 +45,10 @@ def _data(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--ref", default=None, help="文号")
 @click.option("--actor", default=None, help="办理单位")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@LANG
 @click.option("--no-plan", is_flag=True, help="不调用规划器（不回答能否合规完成）")
-@click.option("--rules", "rules_dir", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None)
-@click.option(
-    "--calendar", "calendar_files", type=click.Path(path_type=Path, dir_okay=False, exists=True), multiple=True
-)
+@RULES
+@calendar_options
 def check_step_command(
     file: Path,
     step: str,
@@ -70,18 +63,16 @@ def check_step_command(
     no_plan: bool,
     rules_dir: Path | None,
     calendar_files: tuple[Path, ...],
+    holiday_rollover_only: bool,
 ) -> None:
     """此步骤现在可以办理吗？FILE 为已发生的事件。退出码 0 允许，1 拒绝，2 输入错误。
 
     May STEP happen on DATE, given the done events of FILE? Exit 0 allow, 1 deny, 2 bad input.
     """
-    try:
-        book = load_rulebook(rules_dir or DEFAULT_RULES_DIR)
-        calendar = build_calendar(list(calendar_files))
-    except (RulePackError, CalendarFileError) as exc:
-        _fail(str(exc))
+    book = load_book(rules_dir)
+    calendar = load_calendar(calendar_files, holiday_rollover_only)
     if not file.exists():
-        _fail(f"{file}: 文件不存在" if lang == "zh" else f"{file}: no such file")
+        fail(f"{file}: 文件不存在" if lang == "zh" else f"{file}: no such file")
     try:
         case = load_case(file, book.vocabulary)
         event = _event(book, case.procedure, step, date.date(), end.date() if end else None, data)
@@ -90,7 +81,7 @@ def check_step_command(
     except InputError as exc:
         if fmt == "json":
             click.echo(json.dumps({"error": str(exc), "error_detail": exc.to_json()}, ensure_ascii=False, indent=2))
-        _fail(str(exc))
+        fail(str(exc))
     if fmt == "json":
         click.echo(json.dumps(decision.to_json(lang), ensure_ascii=False, indent=2, default=str))
     else:
@@ -112,7 +103,7 @@ def _event(
             event["end"] = end
         return event
     if end is not None:
-        _fail(f"--end is only for a period step; {step} is an instant")
+        fail(f"--end is only for a period step; {step} is an instant")
     event["date"] = day
     return event
 
@@ -160,7 +151,7 @@ def tokens_create(jurisdictions: tuple[str, ...], name: str | None, rate: float 
     try:
         secret, record = create_token(database, list(jurisdictions), name=name, rate=rate)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(secret)
     click.echo(f"# token {record.id} ({record.name}) for {', '.join(record.jurisdictions)}; shown once", err=True)
 
@@ -184,5 +175,5 @@ def tokens_revoke(token_id: int, db: str | None) -> None:
     from compliance.service.tokens import revoke_token
 
     if not revoke_token(Database.connect(db), token_id):
-        _fail(f"no token {token_id}")
+        fail(f"no token {token_id}")
     click.echo(f"revoked {token_id}")
