@@ -20,10 +20,9 @@ from compliance.rules.core import (
     ContainsAtom,
     CoreRule,
     DateAtom,
-    ExistsAtom,
     Ref,
-    ValueAtom,
     Yearly,
+    expressions_of,
     term_refs,
     walk,
 )
@@ -48,13 +47,16 @@ def rule_info(rule: CoreRule) -> RuleInfo:
     reads = order = event = False
     facts: set[str] | None = set()
     fields: set[str] | None = set()
+    for expression in (*expressions_of(rule.check), *expressions_of(rule.when)):
+        reads = True
+        names = _facts_read(expression)
+        facts = None if names is None or facts is None else facts | names
+        used = _data_read(expression)
+        fields = None if used is None or fields is None else fields | used
+        order = order or _picks_by_order(expression)
+        event = event or any(isinstance(n, ast.Name) and n.id == "event" for n in ast.walk(expression.tree))
     for node in (*walk(rule.check), *walk(rule.when)):
-        expressions: list[Expression] = []
-        if isinstance(node, ValueAtom):
-            expressions.append(node.expr)
-        elif isinstance(node, ExistsAtom) and node.where is not None:
-            expressions.append(node.where)
-        elif isinstance(node, ContainsAtom):
+        if isinstance(node, ContainsAtom):
             reads = True
             fields = None if fields is None else fields | {node.field}
         elif isinstance(node, DateAtom):
@@ -66,14 +68,6 @@ def rule_info(rule: CoreRule) -> RuleInfo:
             if isinstance(node.term, Yearly):
                 reads = order = True
                 fields = None if fields is None else fields | {node.term.year_ref.data_field or ""}
-        for expression in expressions:
-            reads = True
-            names = _facts_read(expression)
-            facts = None if names is None or facts is None else facts | names
-            used = _data_read(expression)
-            fields = None if used is None or fields is None else fields | used
-            order = order or _picks_by_order(expression)
-            event = event or any(isinstance(n, ast.Name) and n.id == "event" for n in ast.walk(expression.tree))
     return RuleInfo(
         tuple(sorted(rule.steps)),
         reads,

@@ -35,7 +35,7 @@ from compliance.engine.evaluate import DateReader, judge
 from compliance.engine.ground import GroundFinding, ground_rule
 from compliance.findings import STATUS_ORDER, CaseResult, Finding
 from compliance.model import Case, Occurrence, case_from_mapping
-from compliance.rules.core import CoreRule, ExistsAtom, ValueAtom, walk
+from compliance.rules.core import CoreRule, expressions_of
 from compliance.rules.expr import STEP_FUNCTIONS, Expression
 from compliance.rules.packs import NoPackError, Pack, RuleBook
 
@@ -76,16 +76,10 @@ def rule_dependencies(rule: CoreRule) -> frozenset[str] | None:
     """Every step whose occurrences can change this rule's findings; None when it cannot be known
     (an expression naming its step dynamically), in which case every event touches the rule."""
     steps = set(rule.steps)
-    for node in (*walk(rule.check), *walk(rule.when)):
-        expressions: list[Expression] = []
-        if isinstance(node, ValueAtom):
-            expressions.append(node.expr)
-        elif isinstance(node, ExistsAtom) and node.where is not None:
-            expressions.append(node.where)
-        for expression in expressions:
-            if _names_steps_dynamically(expression):
-                return None
-            steps |= expression.steps()
+    for expression in (*expressions_of(rule.check), *expressions_of(rule.when)):
+        if _names_steps_dynamically(expression):
+            return None
+        steps |= expression.steps()
     return frozenset(steps)
 
 

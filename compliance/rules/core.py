@@ -183,6 +183,17 @@ def walk(check: Check | None):
         yield from walk(check.otherwise)
 
 
+def expressions_of(check: Check | None) -> list[Expression]:
+    """The expressions a check reads: its `value:` atoms and the `where:` of its `exists:`."""
+    found = []
+    for node in walk(check):
+        if isinstance(node, ValueAtom):
+            found.append(node.expr)
+        elif isinstance(node, ExistsAtom) and node.where is not None:
+            found.append(node.where)
+    return found
+
+
 def term_refs(term: Term) -> list[Ref]:
     if isinstance(term, Ref):
         return [term]
