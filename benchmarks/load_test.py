@@ -25,8 +25,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +39,8 @@ from typing import Any
 import httpx
 import yaml
 
+from compliance.service.process import ServiceProcess, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "cases_samples"
 RECORD_SAMPLES = [
@@ -51,57 +51,8 @@ RECORD_SAMPLES = [
     "jieyang-monetary-waiver-compliant",
     "changzhou-compliant",
 ]
-LOOPBACK = "127.0.0.1"
+
 WORKERS = 32  # client threads for the open-loop check phase
-
-
-# --- the server --------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, db: str, port: int, workers: int = 1) -> None:
-        self.db, self.port, self.workers = db, port, workers
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self, timeout: float = 60) -> None:
-        command = [sys.executable, "-m", "compliance", "serve", "--host", LOOPBACK, "--port", str(self.port),
-                   "--db", self.db, "--rate", "1000000", "--workers", str(self.workers)]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)  # its own process group: workers die with it
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"server exited: {self.process.stderr.read().decode(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.kill()
-        raise SystemExit("server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)  # the server and any worker processes
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def create_token(db: str) -> str:
@@ -270,7 +221,7 @@ def run_records(base: str, token: str, cases: int, clients: int) -> tuple[Stats,
     return stats, time.perf_counter() - start
 
 
-def run_crash(server: Server, token: str, cases: int, clients: int, kill_after: int) -> tuple[bool, str]:
+def run_crash(server: ServiceProcess, token: str, cases: int, clients: int, kill_after: int) -> tuple[bool, str]:
     plan = case_events("CRASH", cases)
     acked: dict[str, list[str]] = {case_id: [] for case_id, _, _ in plan}
     stop = threading.Event()
@@ -326,7 +277,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="compliance-load-"))
     db = args.db or str(workdir / "service.db")
-    server = Server(db, free_port(), args.workers)
+    server = ServiceProcess(db, free_port(), ("--rate", "1000000", "--workers", str(args.workers)), cwd=ROOT)
     watchdog = threading.Timer(600, lambda: (server.kill(), os._exit(3)))  # a hard stop, whatever happens
     watchdog.daemon = True
     watchdog.start()
