@@ -40,7 +40,7 @@ def audit_case(
     result.packs = [p.label for p in packs]
     reader = DateReader(case, calendar)
     names = {s.id: (s.zh if lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
-    result.findings = [judge(g, case, reader, lang, names) for g in ground_case(case, packs)]
+    result.findings = [judge(g, reader, lang, names) for g in ground_case(case, packs)]
     result.findings.sort(key=lambda f: (-STATUS_ORDER[f.status], f.rule, f.key))
     return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from compliance.sourcefile import InputError, Located, format_path, load_file
 from compliance.vocabulary import Step, Vocabulary
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # ---------------------------------------------------------------------------------------
 # The boundary: what a case file may say.
@@ -298,6 +301,9 @@ def _check_data(event: EventIn, doc: Located, path: tuple) -> None:
     for key, value in data.items():
         if key.endswith("_date") and value is not None and not isinstance(value, dt.date):
             try:
+                # fromisoformat alone would also take compact forms such as 20240301 on 3.11+.
+                if not ISO_DATE.fullmatch(str(value)):
+                    raise ValueError(value)
                 data[key] = dt.date.fromisoformat(str(value))
             except ValueError:
                 raise doc.error((*path, "data", key), f"日期无效: {value!r}", expected="YYYY-MM-DD") from None

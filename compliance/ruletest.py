@@ -63,7 +63,7 @@ def findings_for_test(book: RuleBook, pack: Pack, rule: RuleSource, index: int, 
         raise NoPackError(f"测试用例不在规则包 {pack.label} 的适用范围内", f"test case outside {pack.label}")
     reader = DateReader(case, calendar)
     names = {s.id: s.zh for s in book.vocabulary.steps.values()}
-    return [judge(g, case, reader, "zh", names) for core in rule.core for g in ground_rule(core, case)]
+    return [judge(g, reader, "zh", names) for core in rule.core for g in ground_rule(core, case)]
 
 
 def run_one(book: RuleBook, pack: Pack, rule: RuleSource, index: int, calendar: Calendar) -> RuleTestResult:

@@ -145,3 +145,13 @@ def test_done_event_after_today_is_an_input_error(tmp_path, book):
     body = HEADER + "today: 2025-03-20\nevents:\n  - {step: hearing, date: 2025-03-21}\n"
     err = error_of(tmp_path, book, body)
     assert err.field == "events[0].date"
+
+
+def test_a_date_in_step_data_must_be_iso(tmp_path, book):
+    body = HEADER + (
+        "events:\n  - step: committee_meeting\n    date: 2024-05-15\n"
+        "    data: {members: 15, present: 12, notice_date: '20240510'}\n"
+    )
+    err = error_of(tmp_path, book, body.replace("xian-changan", "jieyang"))
+    assert err.field == "events[0].data.notice_date"
+    assert err.expected == "YYYY-MM-DD"

@@ -68,7 +68,7 @@ def test_each_finding_is_violated_in_z3_exactly_when_the_audit_says_so(case: Cas
     model = solver.model()
     reader = DateReader(case, DEFAULT_CALENDAR)
     for finding in problem.findings:
-        audited = judge(finding, case, reader, "zh", {}).status == "violated"
+        audited = judge(finding, reader, "zh", {}).status == "violated"
         in_z3 = z3.is_true(model.eval(problem.encoder.violated(finding), model_completion=True))
         assert in_z3 == audited, (finding.rule.id, finding.key)
 

@@ -299,9 +299,9 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
             tasks.extend(_rule_tasks(rule, position, procedure, group, batch, book, builder, settings.show_all))
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
     readers = _readers(batch, {t[0] for t in tasks}, calendar)
-    for cidx, order, ground, representative in tasks:
+    for cidx, order, ground, _representative in tasks:
         reader = readers[cidx]
-        finding = judge(_for_case(ground, reader), representative, reader, settings.lang, names)
+        finding = judge(_for_case(ground, reader), reader, settings.lang, names)
         findings[cidx].append((order, finding))
     for cidx, result in results.items():
         if result.error is None:

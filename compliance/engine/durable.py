@@ -430,7 +430,7 @@ class CaseSession:
         states = {}
         for index, rule in rules:
             ground = ground_rule(rule, case)
-            states[index] = _RuleState(ground, [judge(g, case, reader, self.lang, self._names) for g in ground])
+            states[index] = _RuleState(ground, [judge(g, reader, self.lang, self._names) for g in ground])
         return states
 
 

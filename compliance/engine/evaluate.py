@@ -112,7 +112,7 @@ def status_of(value: Any) -> Status:
 # --- explanations -----------------------------------------------------------------------------
 
 
-def judge(ground: GroundFinding, case: Case, reader: DateReader, lang: str, step_names: dict[str, str]) -> Finding:
+def judge(ground: GroundFinding, reader: DateReader, lang: str, step_names: dict[str, str]) -> Finding:
     rule = ground.rule
     trace = Trace()
     if ground.formula is None:

@@ -394,7 +394,7 @@ def windows(
     for ground in ground_rule(rule, future_case):
         if ground.subject is None or ground.subject.key not in added or ground.formula is None:
             continue
-        finding = judge(ground, future_case, reader, lang, step_names)
+        finding = judge(ground, reader, lang, step_names)
         if finding.status != "unknown" or not (finding.earliest or finding.latest):
             continue  # decided without the step's date (or no date bound): not a window
         part = _judged_part(ground.formula, ground.subject.key)

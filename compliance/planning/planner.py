@@ -174,7 +174,7 @@ def _prepare(
     names = {s.id: (s.zh if lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
     fixed_case = _without_dates(case, fixed)
     reader = DateReader(fixed_case, calendar)
-    broken = [(g, judge(g, fixed_case, reader, lang, names)) for g in findings if committed(g, reader)]
+    broken = [(g, judge(g, reader, lang, names)) for g in findings if committed(g, reader)]
     broken_ids = {id(g) for g, _ in broken}
     to_solve = [g for g in findings if id(g) not in broken_ids and not _constant(g)]
     known = {
