@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,11 @@ from compliance.engine.ground import And, Formula, GroundFinding, Not, Or, Truth
 from compliance.engine.prospect import Prospect, SpanReader, Window, can_hold, hypothetical, prospect, windows
 from compliance.findings import Finding
 from compliance.model import Case, Occurrence, case_from_mapping, load_case
+from compliance.planning.isolated import plan_plainly
 from compliance.rules.core import CoreRule
 from compliance.rules.packs import RuleBook, load_rulebook
 
 BAD = ("violated", "unknown")
-_PLANNER_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner")
 COMPLETION_ROUNDS = 4  # steps to come that call for further steps (hearing → revised plan …)
 
 # --- what a decision says -------------------------------------------------------------------------
@@ -432,30 +431,20 @@ class Hook:
 
     # --- can the case still comply? -------------------------------------------------------------
     def _feasibility(self, decision: Decision, update: Update, now: dt.date) -> None:
-        planner = _planner()
-        if planner is None:
-            return
-        after = self._plan(planner, update.case_after, now)
+        after = self._plan(update.case_after, now)
         decision.feasibility = after
         decision.can_comply = after.feasible
         if after.feasible or decision.broken:
             return
-        before = self._plan(planner, update.case_before, now)
+        before = self._plan(update.case_before, now)
         if before.feasible:
             decision.lost_feasibility = True
             decision.allowed = False
 
-    def _plan(self, planner: Any, case: Case, now: dt.date) -> Feasibility:
+    def _plan(self, case: Case, now: dt.date) -> Feasibility:
         schedule, assumed = self.completion(case, now)
-        book, calendar, lang = self.session.book, self.session.calendar, self.lang
-
-        def solve() -> tuple[bool, dict[str, Any]]:
-            result = planner(schedule, book=book, calendar=calendar, lang=lang)
-            return bool(result.feasible), (result.to_json() if hasattr(result, "to_json") else {})
-
-        # z3's Python API shares one global context, which is not thread-safe: every planner
-        # run goes to one dedicated thread, and only plain data comes back from it.
-        feasible, data = _PLANNER_THREAD.submit(solve).result()
+        # z3 is not thread-safe: plan_plainly keeps it to one thread of one process.
+        feasible, data = plan_plainly(schedule, self.session.book, self.session.calendar, self.lang)
         return Feasibility(
             feasible=feasible,
             assumed_steps=assumed,
@@ -483,15 +472,6 @@ class Hook:
             current, _ = hypothetical(current, wanted)
             assumed.extend(wanted)
         return replace(current, today=now), assumed
-
-
-def _planner() -> Any:
-    """`compliance.planning.planner.plan_case` when the planner is installed, else None."""
-    try:
-        from compliance.planning.planner import plan_case
-    except ImportError:
-        return None
-    return plan_case
 
 
 def latest_date(case: Case) -> dt.date | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -106,11 +105,11 @@ def test_the_planner_says_whether_the_case_can_still_comply():
 def test_losing_every_compliant_completion_denies(monkeypatch):
     """No single rule broken, but the planner finds a completion before the step and none after."""
 
-    def planner(case, book=None, calendar=None, lang="zh"):
+    def planner(case, book, calendar, lang):
         feasible = not any(o.key == "survey_confirmation#1" for o in case.events)
-        return SimpleNamespace(feasible=feasible, to_json=lambda: {"conflicts": [] if feasible else ["x"]})
+        return feasible, {"conflicts": [] if feasible else ["x"]}
 
-    monkeypatch.setattr(hook_module, "_planner", lambda: planner)
+    monkeypatch.setattr(hook_module, "plan_plainly", planner)
     decision = check_step(prefix("changan-late-hearing", "survey_confirmation#1"),
                           {"step": "survey_confirmation", "date": "2024-06-21"})  # fmt: skip
     assert not decision.broken and decision.lost_feasibility and not decision.allowed

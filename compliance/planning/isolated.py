@@ -1,0 +1,51 @@
+"""The planner for multi-threaded callers: z3 in a process of its own.
+
+z3's Python API works on one global context that is not thread-safe, and it releases the
+GIL inside every call — including the reference-count decrements that garbage collection
+runs on whatever thread it happens to be on. A planner call on one thread and a collection
+of old z3 terms on another can then corrupt the context (a segfault seen under the
+service's concurrent posts). So the validation hook, when its process has other threads,
+plans in a single worker process; a single-threaded caller (the CLI) plans inline.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from compliance.calendar import Calendar
+from compliance.model import Case
+from compliance.rules.packs import RuleBook, load_rulebook
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            # spawn: a fork of a multi-threaded process could inherit a lock held mid-call.
+            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return _POOL
+
+
+def _plain(case: Case, book: RuleBook, calendar: Calendar, lang: str) -> tuple[bool, dict[str, Any]]:
+    from compliance.planning.planner import plan_case
+
+    result = plan_case(case, book, calendar, lang=lang)
+    return bool(result.feasible), result.to_json()
+
+
+def _in_worker(case: Case, rules_dir: str, calendar: Calendar, lang: str) -> tuple[bool, dict[str, Any]]:
+    return _plain(case, load_rulebook(Path(rules_dir)), calendar, lang)  # the book is cached per worker
+
+
+def plan_plainly(case: Case, book: RuleBook, calendar: Calendar, lang: str) -> tuple[bool, dict[str, Any]]:
+    """`plan_case` reduced to plain data (feasible, CASES.md §5 JSON), safe from any thread."""
+    if threading.active_count() == 1:
+        return _plain(case, book, calendar, lang)
+    return _pool().submit(_in_worker, case, str(book.directory), calendar, lang).result()
