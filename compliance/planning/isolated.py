@@ -11,8 +11,12 @@ plans in a single worker process; a single-threaded caller (the CLI) plans inlin
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
+import types
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +31,25 @@ _POOL_LOCK = threading.Lock()
 def _pool() -> ProcessPoolExecutor:
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None:
-            # spawn: a fork of a multi-threaded process could inherit a lock held mid-call.
-            _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        if _POOL is None or getattr(_POOL, "_broken", False):
+            # spawn, not fork: a fork of a multi-threaded process could inherit a lock held mid-call.
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            with _neutral_main():
+                pool.submit(int).result()  # start the worker now, while __main__ is neutral
+            _POOL = pool
         return _POOL
+
+
+@contextmanager
+def _neutral_main() -> Iterator[None]:
+    """A spawned worker re-imports the caller's __main__ (a script run without a main guard, a
+    stdin script that has no file); the planner needs none of it, so the worker gets an empty one."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _plain(case: Case, book: RuleBook, calendar: Calendar, lang: str) -> tuple[bool, dict[str, Any]]:
