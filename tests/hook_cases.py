@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from compliance.engine.durable import rule_dependencies
-from compliance.rules.core import ExistsAtom, ValueAtom, walk
+from compliance.rules.core import expressions_of
 from compliance.rules.packs import RuleBook
 
 PROCEDURES = [
@@ -43,27 +43,20 @@ def steps_read(book: RuleBook, jurisdiction: str, procedure: str) -> list[str]:
     return sorted(s for s in steps if s in book.vocabulary.steps and families & set(book.vocabulary.get(s).families))
 
 
-def fact_names(book: RuleBook, jurisdiction: str, procedure: str) -> list[str]:
+def _names_read(book: RuleBook, jurisdiction: str, procedure: str, prefix: str) -> set[str]:
     names: set[str] = set()
     for rule in _rules(book, jurisdiction, procedure):
-        for node in (*walk(rule.check), *walk(rule.when)):
-            expressions = [node.expr] if isinstance(node, ValueAtom) else []
-            if isinstance(node, ExistsAtom) and node.where is not None:
-                expressions.append(node.where)
-            for expression in expressions:
-                names |= {n.split(".")[1] for n in expression.names() if n.startswith("facts.")}
-    return sorted(names)
+        for expression in (*expressions_of(rule.check), *expressions_of(rule.when)):
+            names |= {n.split(".")[1] for n in expression.names() if n.startswith(prefix)}
+    return names
+
+
+def fact_names(book: RuleBook, jurisdiction: str, procedure: str) -> list[str]:
+    return sorted(_names_read(book, jurisdiction, procedure, "facts."))
 
 
 def data_names(book: RuleBook, jurisdiction: str, procedure: str) -> list[str]:
-    names: set[str] = set()
-    for rule in _rules(book, jurisdiction, procedure):
-        for node in (*walk(rule.check), *walk(rule.when)):
-            expressions = [node.expr] if isinstance(node, ValueAtom) else []
-            if isinstance(node, ExistsAtom) and node.where is not None:
-                expressions.append(node.where)
-            for expression in expressions:
-                names |= {n.split(".")[1] for n in expression.names() if n.startswith("data.")}
+    names = _names_read(book, jurisdiction, procedure, "data.")
     for step in book.vocabulary.steps.values():
         names |= set(step.data)
     return sorted(names)
