@@ -336,6 +336,8 @@ def _date_of(ref: Ref, ctx: _Context) -> DateExpr:
 
 def _aggregate(ref: Ref, ctx: _Context) -> DateExpr:
     occurrences = ctx.case.occurrences(ref.step)
+    if ref.where is not None:  # only the occurrences whose data satisfy the condition count
+        occurrences = tuple(o for o in occurrences if _satisfies(ref.where, o, ctx))
     if not occurrences:
         raise _Missing(ref.step)
     if ref.part == "data":
@@ -345,6 +347,14 @@ def _aggregate(ref: Ref, ctx: _Context) -> DateExpr:
     if len(items) == 1:
         return items[0]
     return Latest(items) if ref.last else Earliest(items)
+
+
+def _satisfies(where: expressions.Expression, occurrence: Occurrence, ctx: _Context) -> bool:
+    try:
+        value = expressions.evaluate(where, ctx.scope(occurrence))
+    except expressions.ExprError:
+        return False
+    return value is not UNKNOWN and bool(value)
 
 
 def _part_of(occurrence: Occurrence, ref: Ref, ctx: _Context) -> DateExpr:

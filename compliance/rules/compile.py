@@ -7,6 +7,7 @@ value atoms here, once, so that every engine reads the same thing.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from compliance.rules import expr as expressions
@@ -95,6 +96,8 @@ class Compiler:
                 raise self.fail(f"yearly needs year, month and day: missing {exc}") from exc
         if "ref" in spec:
             base = self.ref(spec["ref"])
+            if spec.get("where") is not None:
+                base = replace(base, where=self.expression(spec["where"]))
             shift_keys = [k for k in ("plus", "minus") if k in spec]
             if not shift_keys:
                 return base
@@ -186,7 +189,9 @@ class Compiler:
 
     def _t_precedence(self, body: dict) -> Check:
         _require(body, ("before", "after"), self)
-        before, after = self.ref(body["before"]), self.ref(body["after"])
+        before, after = self.term(body["before"]), self.ref(body["after"])
+        if not isinstance(before, Ref):
+            raise self.fail("precedence: `before` is a reference, or {ref, where} to count only some occurrences")
         self._subject(after)
         missing = self.missing(body.get("missing_before"), "violated")
         return DateAtom(after, ">=", before, missing_term=missing)

@@ -33,11 +33,13 @@ class Ref:
     part: Part = "date"
     data_field: str | None = None
     last: bool = False  # which occurrence when the step repeats: first (earliest) or last
+    where: Expression | None = None  # only the occurrences whose data satisfy this count
 
     def text(self) -> str:
         base = self.step + (f".data.{self.data_field}" if self.part == "data" else "")
         if self.part in ("start", "end"):
             base += f".{self.part}"
+        base += f"[{self.where.source}]" if self.where is not None else ""
         return base + ("@last" if self.last else "")
 
 
@@ -191,6 +193,10 @@ def expressions_of(check: Check | None) -> list[Expression]:
             found.append(node.expr)
         elif isinstance(node, ExistsAtom) and node.where is not None:
             found.append(node.where)
+        elif isinstance(node, DateAtom):
+            found.extend(r.where for r in (node.subject, *term_refs(node.term)) if r.where is not None)
+        elif isinstance(node, OrderCheck):
+            found.extend(r.where for r in node.refs if r.where is not None)
     return found
 
 
