@@ -11,7 +11,7 @@ from typing import Any
 import click
 import yaml
 
-from compliance.cli.options import LANG, RULES, calendar_options, fail, load_book, load_calendar
+from compliance.cli.options import LANG, RULES, calendar_options, fail, load_book, load_calendar, require_file
 from compliance.hook import check_step
 from compliance.model import load_case
 from compliance.reports.hook_text import render_decision
@@ -71,8 +71,7 @@ def check_step_command(
     """
     book = load_book(rules_dir)
     calendar = load_calendar(calendar_files, holiday_rollover_only)
-    if not file.exists():
-        fail(f"{file}: 文件不存在" if lang == "zh" else f"{file}: no such file")
+    require_file(file, lang)
     try:
         case = load_case(file, book.vocabulary)
         event = _event(book, case.procedure, step, date.date(), end.date() if end else None, data)

@@ -51,6 +51,11 @@ def fail(message: str) -> NoReturn:
     sys.exit(INPUT_ERROR)
 
 
+def require_file(path: Path, lang: str) -> None:
+    if not path.exists():
+        fail(f"{path}: 文件不存在" if lang == "zh" else f"{path}: no such file")
+
+
 def load_book(rules_dir: Path | None) -> RuleBook:
     try:
         return load_rulebook(rules_dir or DEFAULT_RULES_DIR)

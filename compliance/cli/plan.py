@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from compliance.cli.options import INPUT_ERROR, LANG, RULES, calendar_options, fail, load_book, load_calendar
+from compliance.cli.options import (
+    INPUT_ERROR,
+    LANG,
+    RULES,
+    calendar_options,
+    fail,
+    load_book,
+    load_calendar,
+    require_file,
+)
 from compliance.engine.solver import EncodingError
 from compliance.model import load_case
 from compliance.planning.planner import OBJECTIVES, PlanError, plan_case, window_for
@@ -34,8 +43,7 @@ def plan(file, fmt, objective, window_step, lang, rules_dir, calendar_files, hol
     """
     book = load_book(rules_dir)
     calendar = load_calendar(calendar_files, holiday_rollover_only)
-    if not file.exists():
-        fail(f"{file}: 文件不存在" if lang == "zh" else f"{file}: no such file")
+    require_file(file, lang)
     try:
         case = load_case(file, book.vocabulary)
         if window_step is not None:

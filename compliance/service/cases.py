@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -24,6 +25,8 @@ from compliance.service.decision_log import DecisionLog, Entry
 from compliance.service.schemas import CaseCreate, CheckRequest, RecordEvent
 from compliance.service.tokens import Token
 from compliance.sourcefile import InputError
+
+T = TypeVar("T")
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 IDEMPOTENCY_RETRIES = 3
@@ -96,16 +99,22 @@ class CaseService:
                 continue  # created concurrently: look again
         raise ServiceError(503, "busy", "could not create the case; retry")
 
-    def case_status(self, token: Token, case_id: str, as_of: dt.date | None, lang: str) -> Answer:
+    def _with_hook(
+        self, token: Token, case_id: str, lang: str, use: Callable[[Hook], T]
+    ) -> tuple[CaseRow, list[EventRow], T]:
+        """The stored case, its events, and `use` applied to its (cached) hook under the case's lock."""
         with self.db.read() as session:
             case, events = self._read_case(session, token, case_id)
             slot = self.cache.slot((case_id, lang))
             with slot.lock:
                 hook = slot.current(len(events), lambda: self._build(case, events, lang))
-                day = as_of or today_in_beijing()
-                result = hook.session.result()
-                deadlines = hook.open_deadlines(day)
-                steps = hook.next_steps(day)
+                return case, events, use(hook)
+
+    def case_status(self, token: Token, case_id: str, as_of: dt.date | None, lang: str) -> Answer:
+        day = as_of or today_in_beijing()
+        case, events, (result, deadlines, steps) = self._with_hook(
+            token, case_id, lang, lambda hook: (hook.session.result(), hook.open_deadlines(day), hook.next_steps(day))
+        )
         body = {
             "case": _case_json(case),
             "as_of": day.isoformat(),
@@ -121,13 +130,8 @@ class CaseService:
         return Answer(200, body)
 
     def deadlines(self, token: Token, case_id: str, as_of: dt.date | None, lang: str) -> Answer:
-        with self.db.read() as session:
-            case, events = self._read_case(session, token, case_id)
-            slot = self.cache.slot((case_id, lang))
-            with slot.lock:
-                hook = slot.current(len(events), lambda: self._build(case, events, lang))
-                day = as_of or today_in_beijing()
-                deadlines = hook.open_deadlines(day)
+        day = as_of or today_in_beijing()
+        _case, _events, deadlines = self._with_hook(token, case_id, lang, lambda hook: hook.open_deadlines(day))
         return Answer(200, {"case": case_id, "as_of": day.isoformat(), "deadlines": [d.to_json() for d in deadlines]})
 
     # --- recording ------------------------------------------------------------------------------
