@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from compliance.calendar import Calendar
+from compliance.engine import relational
 from compliance.engine.batch_worker import MAX_TIMELINES, SHOWN, CaseOutcome, Settings, check_documents, shown
 from compliance.engine.columnar_expr import (
     CODE_STATUS,
@@ -104,6 +105,37 @@ def check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> l
         for cidx, result in found.items():
             results[ids[cidx]] = _outcome(batch, cidx, result, readers.get(cidx))
     return [results[case] for case in order if case in results]
+
+
+def compiled_findings(norm: Normalized, settings: Settings) -> list[tuple[str, str, str, str]]:
+    """Every finding the compiled plans decide, satisfied and not applicable included: (case, rule, key, status).
+
+    A finding the plans leave to the exact evaluator has status "punt". For testing the plans
+    against the per-case engine finding by finding; cases the model must look at are left out.
+    """
+    book = settings.book()
+    frame = parsed_dates(ordered(norm.frame))
+    good = frame.filter(~pl.col("case").is_in(flagged_cases(frame, book.vocabulary).implode()))
+    if not good.height:
+        return []
+    batch = _batch_from_rows(good)
+    calendar = settings.calendar()
+    shifts = _SHIFTS.setdefault(id(calendar), ShiftTables(calendar))
+    shifts.cover(*date_range_of(batch.events, ["date", "start", "end"]))
+    _results, groups = _select_packs(batch.cases, book, settings.lang)
+    compiled = _relational_plan(groups, book, shifts, values=True)
+    compiled.plan.keep = tuple(CODE_STATUS)
+    cases = pl.DataFrame(
+        [(cidx, number) for number, cidxs in enumerate(groups.values()) for cidx in cidxs],
+        schema={"cidx": pl.Int32, "grp": pl.Int32},
+        orient="row",
+    )
+    facts = batch.cases.select("cidx", *[c for c in batch.cases.columns if c.startswith("facts.")])
+    ids = batch.cases["case"].to_list()
+    statuses = {**CODE_STATUS, relational.PUNT: "punt"}
+    rules = compiled.plan.rules
+    found = compiled.plan.run(cases, batch.events, facts).iter_rows()
+    return sorted((ids[cidx], rules[number].id, key, statuses[code]) for cidx, key, number, code in found)
 
 
 def check_cases(cases: list[Case], settings: Settings) -> list[CaseOutcome]:
@@ -291,12 +323,22 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
     results, groups = _select_packs(batch.cases, book, settings.lang)
     names = {s.id: (s.zh if settings.lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
     tasks: list[tuple[int, tuple, GroundFinding, Case]] = []
+    # Rules of the date fragment are judged by compiled plans over the whole chunk (relational.py);
+    # with --all every finding is explained anyway, so the shape engine takes every rule.
+    # Cases given as Case objects carry typed values (a quoted "true" in YAML is text, not a flag):
+    # the compiled plans read cells as a table holds them, so there they take date rules only.
+    values = batch.payload is None
+    compiled = _relational_plan(groups, book, shifts, values) if not settings.show_all else None
     for (labels, procedure), cidxs in groups.items():
         packs = [_pack_by_label(book, label) for label in labels]
         rules = [r for p in packs for r in p.core_rules(procedure)]
         group = wide.filter(pl.col("cidx").is_in(cidxs))
         for position, rule in enumerate(rules):
+            if compiled is not None and id(rule) in compiled.numbers:
+                continue
             tasks.extend(_rule_tasks(rule, position, procedure, group, batch, book, builder, settings.show_all))
+    if compiled is not None:
+        tasks.extend(_relational_tasks(compiled, groups, batch, book, wide, builder))
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
     readers = _readers(batch, {t[0] for t in tasks}, calendar)
     for cidx, order, ground, _representative in tasks:
@@ -311,6 +353,93 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
             result.findings = [f for _, f in listed]
             shown(result, settings.show_all)
     return results, readers
+
+
+@dataclasses.dataclass
+class _Compiled:
+    """The chunk's rules of the date fragment, numbered, with where each sits in its group's rule list."""
+
+    plan: relational.Plan
+    numbers: dict[int, int]  # id(rule) → its number in the plan
+    positions: dict[tuple[int, int], int]  # (group, number) → the rule's position in that group's list
+    groups: list[tuple[tuple[str, ...], str]]  # (pack labels, procedure) of each group number
+
+
+_SUPPORTED: dict[tuple[int, bool], bool] = {}
+
+
+def _relational_plan(groups: dict[tuple, list[int]], book: RuleBook, shifts: ShiftTables, values: bool) -> _Compiled:
+    rules: list[CoreRule] = []
+    applies: list[list[int]] = []
+    numbers: dict[int, int] = {}
+    positions: dict[tuple[int, int], int] = {}
+    for group, (labels, procedure) in enumerate(groups):
+        packs = [_pack_by_label(book, label) for label in labels]
+        for position, rule in enumerate(r for p in packs for r in p.core_rules(procedure)):
+            if not _SUPPORTED.setdefault((id(rule), values), relational.supported(rule, values)):
+                continue
+            if id(rule) not in numbers:
+                numbers[id(rule)] = len(rules)
+                rules.append(rule)
+                applies.append([])
+            applies[numbers[id(rule)]].append(group)
+            positions[(group, numbers[id(rule)])] = position
+    plan = relational.Plan(rules, applies, shifts, SHOWN_CODES)
+    return _Compiled(plan, numbers, positions, list(groups))
+
+
+def _relational_tasks(
+    compiled: _Compiled,
+    groups: dict[tuple, list[int]],
+    batch: Batch,
+    book: RuleBook,
+    wide: pl.DataFrame,
+    builder: ExprBuilder,
+) -> list[tuple[int, tuple, GroundFinding, Case]]:
+    """Run the compiled plans; each finding they flag gets its shape's ground finding, to be explained.
+
+    Where a plan punts (a value only exact arithmetic can decide), and where a rule that reads
+    values has a finding to show, the shape engine judges that rule for that case instead.
+    """
+    group_of = {cidx: number for number, cidxs in enumerate(groups.values()) for cidx in cidxs}
+    if not compiled.plan.rules or not group_of:
+        return []
+    cases = pl.DataFrame(
+        {"cidx": list(group_of), "grp": list(group_of.values())}, schema={"cidx": pl.Int32, "grp": pl.Int32}
+    )
+    facts = batch.cases.select("cidx", *[c for c in batch.cases.columns if c.startswith("facts.")])
+    found = compiled.plan.run(cases, batch.events, facts)
+    # Rules that read values are explained from the case's own values: the shape engine grounds those.
+    by_values = [n for n, rule in enumerate(compiled.plan.rules) if _info(rule).reads_values]
+    elsewhere = (pl.col("code") == relational.PUNT) | pl.col("rule").is_in(by_values)
+    punted = found.filter(elsewhere).select("rule", "cidx").unique()
+    tasks = []
+    if punted.height:
+        found = found.join(punted, on=["rule", "cidx"], how="anti")
+        for number, cidxs in punted.group_by("rule").agg(pl.col("cidx")).iter_rows():
+            by_group: dict[int, list[int]] = defaultdict(list)
+            for cidx in cidxs:
+                by_group[group_of[cidx]].append(cidx)
+            for group, members in by_group.items():
+                rule, procedure = compiled.plan.rules[number], compiled.groups[group][1]
+                rows = wide.filter(pl.col("cidx").is_in(members))
+                position = compiled.positions[(group, number)]
+                tasks.extend(_rule_tasks(rule, position, procedure, rows, batch, book, builder, False))
+    if found.height == 0:
+        return tasks
+    flagged = batch.events.filter(pl.col("cidx").is_in(found["cidx"].unique().implode()))
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for cidx, step, n in flagged.group_by("cidx", "step").len().iter_rows():
+        counts[cidx][step] = n
+    for cidx, key, number, _code in found.iter_rows():
+        rule = compiled.plan.rules[number]
+        group = group_of[cidx]
+        info = _info(rule)
+        shape_counts = tuple(counts[cidx].get(s, 0) for s in info.steps)
+        shape = _grounded(rule, compiled.groups[group][1], info, shape_counts, cidx, batch, book)
+        slot = shape.slot(key)
+        tasks.append((cidx, (compiled.positions[(group, number)], slot), shape.grounds[slot], shape.case))
+    return tasks
 
 
 def _pack_by_label(book: RuleBook, label: str) -> Pack:
@@ -538,6 +667,15 @@ class _Shape:
     slots: list[tuple] = dataclasses.field(default_factory=list)  # (formula, guard), aggregates rewritten
     signatures: list[str] = dataclasses.field(default_factory=list)  # each slot, its fixed dates blanked
     consts: list[dt.date] = dataclasses.field(default_factory=list)  # those fixed dates, in order
+    slots_by_key: dict[str, int] | None = None
+
+    def slot(self, key: str) -> int:
+        """The number of the ground finding with this key (the compiled plans name findings by key)."""
+        if self.slots_by_key is None:
+            self.slots_by_key = {g.key: i for i, g in enumerate(self.grounds)}
+        if key not in self.slots_by_key:
+            raise RuntimeError(f"engines disagree: {self.grounds[0].rule.id} has no finding {key!r} in grounding")
+        return self.slots_by_key[key]
 
 
 _EXPRESSIONS: dict[tuple, list[pl.Expr]] = {}
@@ -643,4 +781,4 @@ def _for_case(ground: GroundFinding, reader: RowReader) -> GroundFinding:
     return dataclasses.replace(ground, subject=real)
 
 
-__all__ = ["CODE_STATUS", "check_cases", "check_normalized", "evaluate"]
+__all__ = ["CODE_STATUS", "check_cases", "check_normalized", "compiled_findings", "evaluate"]

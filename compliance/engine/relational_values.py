@@ -1,0 +1,329 @@
+"""`value:` expressions as column expressions, for the compiled plans (relational.py).
+
+The expression language (rules/expr.py) is exact: numbers are Fractions, cells are typed as
+YAML would type them, and a value of the wrong kind is a type mismatch. Column-wise, numbers
+are decimals with ten places: sums, differences and products of clerks' figures (at most
+five places each) and of decimal constants (30/100, 12/10) are exact there, so the common
+caps — "at most 30 % of the agreed total" — are decided exactly, ties included. What a decimal
+cannot hold exactly (2/3, a quotient) is *inexact*, and each compiled expression also yields a
+*punt* column: true where the answer might differ from the exact one (an inexact comparison
+within a hair of its bound, a divisor near zero, a cell that is not the plain number, flag or
+text the expression expects). Rows that punt are judged by the shape engine, which evaluates
+the expression exactly; every other row gets the same answer as the exact evaluator.
+
+Supported: facts.x, data.x (the judged occurrence's), first('s').data.x / last('s').data.x,
+count('s'), exists('s'), numbers and text constants, + - * /, comparisons (one operator),
+`in` / `not in` a list of texts, and / or / not. Anything else leaves the rule to the shape engine.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from functools import reduce
+from typing import Literal
+
+import polars as pl
+
+from compliance.rules.expr import Expression, exact
+
+Kind = Literal["num", "bool", "text", "cell"]
+PLACES = 10
+DECIMAL = pl.Decimal(38, PLACES)
+CELL_PLACES = 5  # a cell with more places (or 20+ digits, or an exponent) goes to the exact evaluator
+PLAIN_NUMBER = r"^[+-]?(\d{1,20}(\.\d{0,5})?|\.\d{1,5})$"
+INT_RE = r"^[+-]?\d+$"
+FLOAT_RE = r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$"
+NO = pl.lit(False)
+HAIR = pl.lit(Decimal("0.000001"), DECIMAL)  # far above ten-place rounding, far below any real margin
+
+
+class Unsupported(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Value:
+    kind: Kind
+    expr: pl.Expr
+    punt: pl.Expr = NO
+    places: int | None = 0  # decimal places a number needs at most; None: inexact (rounded to PLACES)
+    constant: Fraction | None = None  # a number known when compiling
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column the case frame or occurrence rows must carry for a compiled expression."""
+
+    source: Literal["facts", "own", "first", "last"]
+    name: str  # fact or data field
+    step: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.source == "facts":
+            return f"facts.{self.name}"
+        if self.source == "own":
+            return f"data.{self.name}"
+        return f"data.{self.name}|{self.source}@{self.step}"
+
+
+@dataclass
+class ValueCompiler:
+    """Compiles expressions; `needs` collects the columns they read."""
+
+    count_column: object  # step -> column name of its count
+    needs: set[Column] = field(default_factory=set)
+
+    def truth(self, expression: Expression, subject: str | None) -> tuple[pl.Expr, pl.Expr]:
+        """(value, punt): the expression's truth (null: unknown) and where only the exact evaluator may judge."""
+        value = self.node(expression.tree.body, subject)
+        return _truth(value)
+
+    def node(self, node: ast.AST, subject: str | None) -> Value:
+        if isinstance(node, ast.Constant):
+            return _constant(node.value)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(node, subject)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.UnaryOp):
+            inner = self.node(node.operand, subject)
+            if isinstance(node.op, ast.Not):
+                value, punt = _truth(inner)
+                return Value("bool", ~value, punt)
+            number = _number(inner)
+            if isinstance(node.op, ast.USub):
+                return (
+                    _num(-number.constant)
+                    if number.constant is not None
+                    else Value("num", -number.expr, number.punt, number.places)
+                )
+            return number
+        if isinstance(node, ast.BinOp):
+            left, right = _number(self.node(node.left, subject)), _number(self.node(node.right, subject))
+            return _arithmetic(node.op, left, right)
+        if isinstance(node, ast.BoolOp):
+            parts = [_truth(self.node(v, subject)) for v in node.values]
+            combine = (lambda a, b: a & b) if isinstance(node.op, ast.And) else (lambda a, b: a | b)
+            return Value(
+                "bool", reduce(combine, [v for v, _ in parts]), reduce(lambda a, b: a | b, [p for _, p in parts])
+            )
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1:
+                raise Unsupported("chained comparison")
+            return self._compare(node.ops[0], self.node(node.left, subject), node.comparators[0], subject)
+        raise Unsupported(type(node).__name__)
+
+    def _attribute(self, node: ast.Attribute, subject: str | None) -> Value:
+        base = node.value
+        if isinstance(base, ast.Name) and base.id == "facts":
+            return self._column(Column("facts", node.attr))
+        if isinstance(base, ast.Name) and base.id == "data":
+            if subject is None:
+                return Value("cell", pl.lit(None, pl.Utf8))  # no judged occurrence: unknown, as the evaluator says
+            return self._column(Column("own", node.attr))
+        # first('s').data.x and first('s').x read the same record
+        if isinstance(base, ast.Attribute) and base.attr == "data":
+            base = base.value
+        if isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id in ("first", "last"):
+            step = _step_argument(base)
+            return self._column(Column(base.func.id, node.attr, step))  # type: ignore[arg-type]
+        raise Unsupported("attribute")
+
+    def _column(self, column: Column) -> Value:
+        self.needs.add(column)
+        return Value("cell", pl.col(column.label))
+
+    def _call(self, node: ast.Call) -> Value:
+        name = node.func.id if isinstance(node.func, ast.Name) else ""
+        if name in ("count", "exists") and len(node.args) == 1:
+            count = pl.col(self.count_column(_step_argument(node)))  # type: ignore[operator]
+            return Value("num", count.cast(DECIMAL)) if name == "count" else Value("bool", count > 0)
+        raise Unsupported(f"function {name}")
+
+    def _compare(self, op: ast.cmpop, left: Value, right_node: ast.AST, subject: str | None) -> Value:
+        if isinstance(op, ast.In | ast.NotIn):
+            if not isinstance(right_node, ast.List | ast.Tuple):
+                raise Unsupported("in a non-literal")
+            texts = [_text_constant(e) for e in right_node.elts]
+            value, punt = _text_in(left, texts)
+            return Value("bool", ~value if isinstance(op, ast.NotIn) else value, punt)
+        right = self.node(right_node, subject)
+        if isinstance(op, ast.Eq | ast.NotEq):
+            if left.kind == "text" or right.kind == "text":
+                value, punt = _text_equal(left, right)
+                return Value("bool", ~value if isinstance(op, ast.NotEq) else value, punt)
+            if left.kind == "bool" or right.kind == "bool":
+                (lv, lp), (rv, rp) = _flag(left), _flag(right)
+                value = lv == rv
+                return Value("bool", ~value if isinstance(op, ast.NotEq) else value, lp | rp)
+        ops = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+        if type(op) not in ops:
+            raise Unsupported(type(op).__name__)
+        a, b = _number(left), _number(right)
+        value = {
+            "==": a.expr == b.expr,
+            "!=": a.expr != b.expr,
+            "<": a.expr < b.expr,
+            "<=": a.expr <= b.expr,
+            ">": a.expr > b.expr,
+            ">=": a.expr >= b.expr,
+        }[ops[type(op)]]
+        punt = a.punt | b.punt
+        if a.places is None or b.places is None:
+            punt = punt | ((a.expr - b.expr).abs() <= HAIR).fill_null(False)
+        return Value("bool", value, punt)
+
+
+def _num(value: Fraction) -> Value:
+    """A constant: exact when it has at most PLACES decimal places (30/100, 12/10), else rounded."""
+    places = _places(value)
+    rounded = Decimal(value.numerator) / Decimal(value.denominator)
+    return Value("num", pl.lit(rounded.quantize(Decimal(1).scaleb(-PLACES)), DECIMAL), NO, places, value)
+
+
+def _places(value: Fraction) -> int | None:
+    for places in range(PLACES + 1):
+        if (value * 10**places).denominator == 1:
+            return places
+    return None
+
+
+def _arithmetic(op: ast.operator, a: Value, b: Value) -> Value:
+    if a.constant is not None and b.constant is not None:  # folded exactly, as the evaluator would
+        if isinstance(op, ast.Add):
+            return _num(a.constant + b.constant)
+        if isinstance(op, ast.Sub):
+            return _num(a.constant - b.constant)
+        if isinstance(op, ast.Mult):
+            return _num(a.constant * b.constant)
+        if isinstance(op, ast.Div) and b.constant != 0:
+            return _num(a.constant / b.constant)
+    punt = a.punt | b.punt
+    exact = a.places is not None and b.places is not None
+    if isinstance(op, ast.Add | ast.Sub):
+        expr = a.expr + b.expr if isinstance(op, ast.Add) else a.expr - b.expr
+        return Value("num", expr, punt, max(a.places, b.places) if exact else None)  # type: ignore[type-var]
+    if isinstance(op, ast.Mult):
+        places = a.places + b.places if exact else None  # type: ignore[operator]
+        return Value("num", a.expr * b.expr, punt, places if places is not None and places <= PLACES else None)
+    if isinstance(op, ast.Div):
+        # x / 0 is unknown to the evaluator; a divisor within a hair of 0 is left to it.
+        near_zero = (b.expr.abs() <= HAIR).fill_null(False)
+        divisor = pl.when(near_zero).then(None).otherwise(b.expr)
+        return Value("num", a.expr / divisor, punt | near_zero, None)
+    raise Unsupported(type(op).__name__)
+
+
+def _step_argument(node: ast.Call) -> str:
+    if not node.args or not isinstance(node.args[0], ast.Constant) or not isinstance(node.args[0].value, str):
+        raise Unsupported("step name")
+    return node.args[0].value
+
+
+def _constant(value: object) -> Value:
+    if isinstance(value, bool):
+        return Value("bool", pl.lit(value))
+    if isinstance(value, int | float):
+        return _num(exact(value))
+    if isinstance(value, str):
+        return Value("text", pl.lit(_text_constant_value(value)))
+    raise Unsupported(f"constant {value!r}")
+
+
+def _text_constant(node: ast.AST) -> str:
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+        raise Unsupported("list of non-texts")
+    return _text_constant_value(node.value)
+
+
+def _text_constant_value(value: str) -> str:
+    # The evaluator reads '1.5' as a number and 'true' in a cell as a flag: only plain words compare as text.
+    if not isinstance(exact(value), str) or value.strip().lower() in ("true", "false") or value != value.strip():
+        raise Unsupported(f"text {value!r} that is not plain")
+    return value
+
+
+# --- cells: how the evaluator types them (importers.cells.parse_cell) ---------------------------
+
+
+@dataclass(frozen=True)
+class _Cell:
+    text: pl.Expr  # stripped, null when blank
+    flag: pl.Expr  # true / false, any case
+    number: pl.Expr  # an integer or decimal
+    plain: pl.Expr  # none of those, nor a date or JSON: text as written
+
+
+def _cell(expr: pl.Expr) -> _Cell:
+    stripped = expr.str.strip_chars()
+    text = pl.when(stripped == "").then(None).otherwise(stripped)
+    flag = text.str.to_lowercase().is_in(["true", "false"])
+    number = text.str.contains(INT_RE) | text.str.contains(FLOAT_RE)
+    typed = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") | text.str.contains(r"^[\[{]")
+    return _Cell(text, flag, number, ~flag & ~number & ~typed)
+
+
+def _number(value: Value) -> Value:
+    if value.kind == "num":
+        return value
+    if value.kind != "cell":
+        raise Unsupported(f"{value.kind} where a number is wanted")
+    cell = _cell(value.expr)
+    plain = cell.text.str.contains(PLAIN_NUMBER)
+    number = pl.when(plain).then(cell.text.str.strip_prefix("+").cast(DECIMAL, strict=False))
+    bad = (cell.text.is_not_null() & (~plain | number.is_null())).fill_null(False)
+    return Value("num", number, value.punt | bad, CELL_PLACES)
+
+
+def _flag(value: Value) -> tuple[pl.Expr, pl.Expr]:
+    """A value compared with True/False: a flag cell reads as one; any other cell goes to the exact evaluator."""
+    if value.kind == "bool":
+        return value.expr, value.punt
+    if value.kind != "cell":
+        raise Unsupported(f"{value.kind} compared with a flag")
+    cell = _cell(value.expr)
+    flag = pl.when(cell.flag).then(cell.text.str.to_lowercase() == "true").otherwise(None)
+    return flag, value.punt | (cell.text.is_not_null() & ~cell.flag).fill_null(False)
+
+
+def _truth(value: Value) -> tuple[pl.Expr, pl.Expr]:
+    """The truth of a value used as a condition (Python truthiness of the typed cell)."""
+    if value.kind == "bool":
+        return value.expr, value.punt
+    if value.kind == "num":
+        near_zero = (value.expr.abs() <= HAIR).fill_null(False) if value.places is None else NO
+        return value.expr != 0, value.punt | near_zero
+    if value.kind == "cell":
+        cell = _cell(value.expr)
+        flag = pl.when(cell.flag).then(cell.text.str.to_lowercase() == "true")
+        other = (cell.text.is_not_null() & ~cell.flag).fill_null(False)
+        return flag.otherwise(None), value.punt | other
+    raise Unsupported(f"truth of {value.kind}")
+
+
+def _text_equal(left: Value, right: Value) -> tuple[pl.Expr, pl.Expr]:
+    cell, constant = (left, right) if right.kind == "text" else (right, left)
+    if constant.kind != "text" or cell.kind not in ("cell", "text"):
+        raise Unsupported("text compared with a non-text")
+    if cell.kind == "text":
+        return cell.expr == constant.expr, cell.punt | constant.punt
+    typed = _cell(cell.expr)
+    # A number, flag, date or list never equals a word; dates and JSON are left to the exact evaluator.
+    value = pl.when(typed.text.is_null()).then(None).when(typed.plain).then(typed.text == constant.expr)
+    unclear = (typed.text.is_not_null() & ~typed.plain & ~typed.flag & ~typed.number).fill_null(False)
+    return value.otherwise(False), cell.punt | unclear
+
+
+def _text_in(value: Value, texts: list[str]) -> tuple[pl.Expr, pl.Expr]:
+    if value.kind == "text":
+        return value.expr.is_in(texts), value.punt
+    if value.kind != "cell":
+        raise Unsupported("in with a non-text")
+    typed = _cell(value.expr)
+    result = pl.when(typed.text.is_null()).then(None).when(typed.plain).then(typed.text.is_in(texts))
+    unclear = (typed.text.is_not_null() & ~typed.plain & ~typed.flag & ~typed.number).fill_null(False)
+    return result.otherwise(False), value.punt | unclear

@@ -1,0 +1,144 @@
+"""The compiled plans (engine/relational.py) decide every finding as the per-case engine does.
+
+Each test compares statuses finding by finding — satisfied and not applicable included — for
+the rules the plans compile; a finding the plans leave to the exact evaluator ("punt") must be
+one the per-case engine decides, and is counted, not compared.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compliance.engine import relational
+from compliance.engine.batch_worker import Settings
+from compliance.engine.columnar import compiled_findings
+from compliance.importers import iter_chunks
+from compliance.importers.export import write_csv
+from compliance.importers.normalize import normalize
+from tests.batch_support import check, sample_documents
+from tests.test_columnar import variants
+
+DOCS = sample_documents()
+SETTINGS = Settings(engine="columnar")
+
+
+def _compiled(path) -> list[tuple[str, str, str, str]]:
+    book = SETTINGS.book()
+    found = []
+    for chunk in iter_chunks([str(path)]):
+        norm = normalize(chunk.read(), SETTINGS.mapping, book.vocabulary)
+        found.extend(compiled_findings(norm, SETTINGS))
+    return found
+
+
+def _direct(path) -> set[tuple[str, str, str, str]]:
+    return {
+        (o.result.case, f.rule, f.key, f.status)
+        for o in check([str(path)], engine="direct", show_all=True)
+        for f in o.result.findings
+    }
+
+
+def _agree(path) -> list[tuple[str, str, str, str]]:
+    compiled, direct = _compiled(path), _direct(path)
+    decided = [f for f in compiled if f[3] != "punt"]
+    assert set(decided) <= direct, sorted(set(decided) - direct)[:5]
+    compiled_keys = {f[:3] for f in compiled}
+    judged_rules = {f[1] for f in compiled}
+    for case, rule, key, _status in direct:
+        if rule in judged_rules and any(c == case for c, *_ in compiled):
+            assert (case, rule, key) in compiled_keys, (case, rule, key)
+    return compiled
+
+
+def test_most_rules_are_compiled():
+    book = SETTINGS.book()
+    rules = {r.id: r for p in book.packs for r in p.rules for r in r.core}
+    compiled = [i for i, r in rules.items() if relational.supported(r)]
+    assert len(compiled) >= 80, f"{len(compiled)} of {len(rules)}"
+
+
+def test_every_sample_every_finding_same_status(tmp_path):
+    path = tmp_path / "samples.csv"
+    write_csv(path, DOCS)
+    found = _agree(path)
+    assert {status for *_, status in found} >= {"satisfied", "violated", "not_applicable"}
+
+
+def test_exact_cap_boundaries_are_decided_without_the_exact_evaluator(tmp_path):
+    # 长 changzhou: the relocation subsidy may be 25 % of (benchmark − land − building): 1697.505 exactly.
+    docs = []
+    for n, subsidy in enumerate(["1697.505", "1697.51", "1697.5"]):
+        doc = copy.deepcopy(next(d for d in DOCS if d["jurisdiction"] == "changzhou"))
+        doc["case"] = f"cap-{n}"
+        doc["facts"].update(
+            {"relocation_subsidy": subsidy, "benchmark_land_value": "12345.67", "land_appraisal": "4321.09",
+             "building_appraisal": "1234.56"}
+        )  # fmt: skip
+        docs.append(doc)
+    path = tmp_path / "caps.csv"
+    write_csv(path, docs)
+    found = {(c, s) for c, rule, _k, s in _agree(path) if rule == "changzhou.relocation-subsidy-cap"}
+    assert found == {("cap-0", "satisfied"), ("cap-1", "violated"), ("cap-2", "satisfied")}
+
+
+def test_a_two_thirds_tie_goes_to_the_exact_evaluator(tmp_path):
+    doc = copy.deepcopy(next(d for d in DOCS if d["jurisdiction"] == "jieyang"))
+    meetings = [e for e in doc["events"] if e["step"] == "committee_meeting"]
+    meetings[0]["data"].update({"members": 9, "present": 6})  # exactly two thirds: 6 >= 2/3 × 9 holds
+    meetings[-1]["data"].update({"members": 9, "present": 5})
+    path = tmp_path / "tie.csv"
+    write_csv(path, [doc])
+    found = {(key, s) for _c, rule, key, s in _agree(path) if rule == "jieyang.committee-quorum"}
+    assert ("committee_meeting#1", "punt") in found
+    shown = check([str(path)], engine="columnar")[0].result.findings
+    quorum = [(f.key, f.status) for f in shown if f.rule == "jieyang.committee-quorum"]
+    assert quorum == [(f"committee_meeting#{len(meetings)}", "violated")]
+    assert [f.to_json() for f in shown] == [f.to_json() for f in check([str(path)], engine="direct")[0].result.findings]
+
+
+def test_text_where_a_number_is_expected_goes_to_the_exact_evaluator(tmp_path):
+    doc = copy.deepcopy(next(d for d in DOCS if d["jurisdiction"] == "changzhou"))
+    doc["facts"]["relocation_subsidy"] = "about 800"
+    path = tmp_path / "text.csv"
+    write_csv(path, [doc])
+    found = {s for _c, rule, _k, s in _agree(path) if rule == "changzhou.relocation-subsidy-cap"}
+    assert found == {"punt"}
+    direct = check([str(path)], engine="direct")[0].result.findings
+    columnar = check([str(path)], engine="columnar")[0].result.findings
+    assert [f.to_json() for f in columnar] == [f.to_json() for f in direct]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(variants(), min_size=1, max_size=6))
+def test_generated_cases_every_finding_same_status(tmp_path_factory, docs):
+    for i, doc in enumerate(docs):
+        doc["case"] = f"{doc['case']}{i}"
+    path = tmp_path_factory.mktemp("gen") / "cases.csv"
+    write_csv(path, docs)
+    _agree(path)
+
+
+def test_generated_cases_same_reports_with_shown_findings_only(tmp_path):
+    # The compiled plans are used when only violations and unknowns are listed (no --all).
+    docs = []
+    for i, doc in enumerate(DOCS * 3):
+        doc = copy.deepcopy(doc)
+        doc["case"] = f"{doc['case']}-{i}"
+        for event in doc["events"][i % 3 :: 4]:
+            for part in ("date", "start", "end"):
+                if event.get(part) is not None:
+                    day = dt.date.fromisoformat(str(event[part]))
+                    event[part] = (day - dt.timedelta(days=7 * (i % 5))).isoformat()
+        docs.append(doc)
+    path = tmp_path / "cases.csv"
+    write_csv(path, docs)
+    direct = [o.result.to_json() for o in check([str(path)], engine="direct")]
+    columnar = [o.result.to_json() for o in check([str(path)], engine="columnar")]
+    assert columnar == direct
+    assert sum(1 for c in direct for f in c["findings"] if f["status"] == "violated") > 20
+
