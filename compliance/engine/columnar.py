@@ -121,7 +121,9 @@ def compiled_findings(norm: Normalized, settings: Settings) -> list[tuple[str, s
     batch = _batch_from_rows(good)
     calendar = settings.calendar()
     shifts = _SHIFTS.setdefault(id(calendar), ShiftTables(calendar))
-    shifts.cover(*date_range_of(batch.events, ["date", "start", "end"]))
+    span = date_range_of(batch.events, ["date", "start", "end"])
+    if span:
+        shifts.cover(*span)
     _results, groups = _select_packs(batch.cases, book, settings.lang)
     compiled = _relational_plan(groups, book, shifts, values=True)
     compiled.plan.keep = tuple(CODE_STATUS)
