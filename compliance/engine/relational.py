@@ -31,13 +31,15 @@ against the per-case engine finding by finding, including every satisfied and no
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import reduce
 
 import polars as pl
 
 from compliance.engine.columnar_expr import NOT_APPLICABLE, SATISFIED, UNKNOWN_CODE, VIOLATED, ShiftTables
-from compliance.engine.relational_values import Column, Unsupported, ValueCompiler
+from compliance.engine.relational_values import Column, Unsupported, ValueCompiler, cell_columns
 from compliance.rules.core import (
     AllOf,
     AnyOf,
@@ -289,6 +291,15 @@ WHEN_UNKNOWN_CODE = {"not_applicable": NOT_APPLICABLE, "unknown": UNKNOWN_CODE, 
 
 
 @dataclass
+class _Compiled:
+    """A plan's expressions: case-level codes, and per step the findings judged on its occurrences."""
+
+    case_level: list[pl.Expr]  # one code column per rule, named by its number
+    by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]]  # step → (rule number, key, code) per finding kind
+    needs: set[Column]
+
+
+@dataclass
 class Plan:
     """The queries judging a list of rules on a chunk of cases."""
 
@@ -297,16 +308,10 @@ class Plan:
     shifts: ShiftTables
     keep: tuple[int, ...]  # status codes to return (PUNT always is)
 
-    def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
-        """Findings (cidx, key, rule number, code) of every case.
-
-        `cases`: cidx and grp (the case's group of packs and procedure); `events`: the chunk's
-        events (cidx seq step key date start end data.*); `facts`: cidx and facts.* columns.
-        """
+    def compile(self) -> _Compiled:
         compiler = Compiler(self.shifts)
         case_level: list[pl.Expr] = []
-        by_subject: dict[str, list[pl.Expr]] = {}
-        orders: list[tuple[int, OrderCheck, pl.Expr]] = []
+        by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]] = {}
         for number, rule in enumerate(self.rules):
             ours = pl.col("grp").is_in(self.applies[number])
             guard = compiler.guard(rule)
@@ -320,7 +325,8 @@ class Plan:
                 (ours & undecided, pl.lit(WHEN_UNKNOWN_CODE[rule.when_unknown], pl.Int8)),
             ]
             if isinstance(rule.check, OrderCheck):
-                orders.append((number, rule.check, applies))
+                for step, key, code in _order_findings(rule.check, applies):
+                    by_step.setdefault(step, []).append((number, key, code))
                 outcomes.append((applies & _fewer_than_two(rule.check), pl.lit(NOT_APPLICABLE, pl.Int8)))
             elif rule.subject is None:
                 outcomes.append((applies, status(compiler.check(rule.check, None))))
@@ -328,70 +334,118 @@ class Plan:
                 code = pl.lit(POLICY_CODE[rule.missing_subject], pl.Int8)
                 outcomes.append((applies & _missing(rule.subject), code))
                 found = status(compiler.check(rule.check, rule.subject))
-                by_subject.setdefault(rule.subject, []).append(_coded(number, applies, found))
+                by_step.setdefault(rule.subject, []).append((number, pl.col("key"), _coded(number, applies, found)))
             case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
-        steps = sorted({s for rule in self.rules for s in rule.steps})
-        needs = compiler.values.needs
-        frame = case_frame(events, cases, steps, facts, needs).lazy()
-        own = sorted({c.label for c in needs if c.source == "own"})
-        own_columns = [pl.col(c) if c in events.columns else pl.lit(None, pl.Utf8).alias(c) for c in own]
-        occurrences = events.lazy().select("cidx", "step", "key", *PARTS, *own_columns)
-        queries = [self._long(frame.select("cidx", pl.lit("case").alias("key"), *case_level))]
-        for subject, columns in by_subject.items():
-            rows = _occurrences_of(subject, occurrences, own).join(frame, on="cidx", how="inner")
-            queries.append(self._long(rows.select("cidx", "key", *columns)))
-        for number, check, applies in orders:
-            queries.extend(self._filtered(q) for q in _order_queries(number, check, applies, frame, occurrences))
-        return pl.concat(pl.collect_all(queries))
+        return _Compiled(case_level, by_step, compiler.values.needs)
 
-    def _long(self, wide: pl.LazyFrame) -> pl.LazyFrame:
-        return self._filtered(
-            wide.unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
-            .drop_nulls("code")
-            .with_columns(pl.col("rule").cast(pl.Int32))
-        )
+    def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
+        """Findings (cidx, key, rule number, code) of every case.
 
-    def _filtered(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        frame = frame.select(*[pl.col(c).cast(t) for c, t in FINDING_SCHEMA.items()])
+        `cases`: cidx and grp (the case's group of packs and procedure); `events`: the chunk's
+        events (cidx seq step key date start end data.*); `facts`: cidx and facts.* columns,
+        one row per case in cidx order. Cases are numbered 0..n-1 (cidx), as the columnar engine numbers them.
+        """
+        compiled = self.compile()
+        names = {n for e in compiled.case_level for n in e.meta.root_names()}
+        for items in compiled.by_step.values():
+            names.update(n for _num, key, code in items for e in (key, code) for n in e.meta.root_names())
+        frame = case_frame(events, cases, facts, names, compiled.needs)
+        found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
+        own = sorted({c.label for c in compiled.needs if c.source == "own"})
+        occurrences = events.select(
+            "cidx",
+            "step",
+            "key",
+            *[pl.col(p).alias(own_column(p)) for p in PARTS],
+            *[pl.col(c) if c in events.columns else pl.lit(None, pl.Utf8).alias(c) for c in own],
+        ).partition_by("step", as_dict=True)
+        for step, items in compiled.by_step.items():
+            rows = occurrences.get((step,))
+            if rows is None:
+                continue
+            wanted = sorted({n for _num, key, code in items for e in (key, code) for n in e.meta.root_names()})
+            context = frame.select([n for n in wanted if n in frame.columns and n not in rows.columns])
+            rows = pl.concat([rows, context[rows["cidx"]]], how="horizontal")
+            typed = [e for label in own if f"{label}|text" in wanted for e in cell_columns(label)]
+            rows = rows.with_columns(typed) if typed else rows
+            out = rows.select(
+                "cidx",
+                *[key.alias(f"k{i}") for i, (_n, key, _c) in enumerate(items)],
+                *[code.alias(f"c{i}") for i, (_n, _k, code) in enumerate(items)],
+            )
+            for i, (number, _key, _code) in enumerate(items):
+                found.append(
+                    out.select(
+                        "cidx", pl.col(f"k{i}").alias("key"), pl.lit(number, pl.Int32).alias("rule"),
+                        pl.col(f"c{i}").alias("code"),
+                    ).drop_nulls("code")
+                )  # fmt: skip
+        result = pl.concat([f.select(*[pl.col(c).cast(t) for c, t in FINDING_SCHEMA.items()]) for f in found])
         if len(self.keep) < 4:
-            frame = frame.filter(pl.col("code").is_in([*self.keep, PUNT]))
-        return frame
+            result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
+        return result
+
+
+def _long(wide: pl.DataFrame) -> pl.DataFrame:
+    return (
+        wide.unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
+        .drop_nulls("code")
+        .with_columns(pl.col("rule").cast(pl.Int32))
+    )
+
+
+_AGGREGATE = re.compile(r"^(date|start|end)\|(min|max)@(.+)$")
 
 
 def case_frame(
-    events: pl.DataFrame, cases: pl.DataFrame, steps: list[str], facts: pl.DataFrame, needs: set[Column]
+    events: pl.DataFrame, cases: pl.DataFrame, facts: pl.DataFrame, names: set[str], needs: set[Column]
 ) -> pl.DataFrame:
-    """One row per case (`cases` gives `cidx` and `grp`): every step's count and date aggregates,
-    and the facts and first/last occurrences' data the compiled expressions read.
+    """One row per case, in cidx order: the columns `names` the compiled expressions read.
 
-    A date aggregate is unknown (null) when an occurrence lacks that part, as Earliest/Latest are.
-    Every column the compiled rules may name exists (counts 0, dates null when the step is absent).
+    Step counts (`n@s`), each step's earliest/latest date/start/end (`date|min@s`; unknown —
+    null — when an occurrence lacks that part, as grounding's Earliest/Latest are), facts, and
+    first/last occurrences' data. Built by scattering per-step aggregates into full-length
+    columns: a pivot to every step would cost more than all the rules together.
     """
-    wanted = events.filter(pl.col("step").is_in(steps))
-    aggregates = []
-    for part in PARTS:
-        complete = pl.col(part).null_count() == 0
-        aggregates.append(pl.when(complete).then(pl.col(part).min()).alias(f"{part}|min"))
-        aggregates.append(pl.when(complete).then(pl.col(part).max()).alias(f"{part}|max"))
-    grouped = wanted.group_by("cidx", "step").agg(pl.len().cast(pl.UInt32).alias("n"), *aggregates)
-    frame = cases
-    if grouped.height:
-        frame = frame.join(grouped.pivot(on="step", index="cidx", separator="@"), on="cidx", how="left")
-    frame = frame.join(_data_of_occurrences(events, needs), on="cidx", how="left") if _picks(needs) else frame
-    fact_columns = [c.label for c in needs if c.source == "facts" and c.label in facts.columns]
-    if fact_columns:
-        frame = frame.join(facts.select("cidx", *fact_columns), on="cidx", how="left")
-    absent = [c.label for c in needs if c.source != "own" and c.label not in frame.columns]
-    missing = [pl.lit(None, pl.Utf8).alias(label) for label in absent]
-    for step in steps:
-        if count_column(step) not in frame.columns:
-            missing.append(pl.lit(0, pl.UInt32).alias(count_column(step)))
+    size = facts.height
+    counted = sorted({n[2:] for n in names if n.startswith("n@")})
+    dated: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for name in names:
+        match = _AGGREGATE.match(name)
+        if match:
+            dated[match.group(3)].append((name, match.group(1), match.group(2)))
+    steps = sorted(set(counted) | set(dated))
+    columns: dict[str, pl.Series] = {
+        "cidx": pl.Series("cidx", range(size), dtype=pl.Int32),
+        "grp": pl.Series("grp", [None] * size, dtype=pl.Int32).scatter(cases["cidx"], cases["grp"]),
+    }
+    if steps:
+        aggregates = [pl.len().cast(pl.UInt32).alias("n")]
         for part in PARTS:
-            for last in (False, True):
-                if aggregate_column(step, part, last) not in frame.columns:
-                    missing.append(pl.lit(None, pl.Date).alias(aggregate_column(step, part, last)))
-    frame = frame.with_columns(missing) if missing else frame
-    return frame.with_columns(pl.col(count_column(s)).fill_null(0) for s in steps)
+            complete = pl.col(part).null_count() == 0
+            aggregates.append(pl.when(complete).then(pl.col(part).min()).alias(f"{part}|min"))
+            aggregates.append(pl.when(complete).then(pl.col(part).max()).alias(f"{part}|max"))
+        grouped = events.filter(pl.col("step").is_in(steps)).group_by("step", "cidx").agg(aggregates)
+        per_step = grouped.partition_by("step", as_dict=True)
+        for step in steps:
+            rows = per_step.get((step,))
+            index = rows["cidx"] if rows is not None else None
+            if step in counted:
+                series = pl.Series(count_column(step), [0] * size, dtype=pl.UInt32)
+                columns[count_column(step)] = series.scatter(index, rows["n"]) if rows is not None else series
+            for name, part, which in dated.get(step, []):
+                series = pl.Series(name, [None] * size, dtype=pl.Date)
+                columns[name] = series.scatter(index, rows[f"{part}|{which}"]) if rows is not None else series
+    frame = pl.DataFrame(columns)
+    fact_columns = sorted(c.label for c in needs if c.source == "facts")
+    if fact_columns:
+        frame = frame.with_columns(
+            facts[c].alias(c) if c in facts.columns else pl.lit(None, pl.Utf8).alias(c) for c in fact_columns
+        )
+    if _picks(needs):
+        frame = frame.join(_data_of_occurrences(events, needs), on="cidx", how="left", maintain_order="left")
+    labels = sorted(c.label for c in needs if c.source != "own")
+    return frame.with_columns(e for label in labels for e in cell_columns(label)) if labels else frame
 
 
 def _picks(needs: set[Column]) -> list[Column]:
@@ -415,26 +469,19 @@ def _coded(number: int, when: pl.Expr, code: pl.Expr) -> pl.Expr:
     return pl.when(when).then(code).otherwise(None).cast(pl.Int8).alias(str(number))
 
 
-def _occurrences_of(step: str, occurrences: pl.LazyFrame, own: list[str] = ()) -> pl.LazyFrame:
-    return occurrences.filter(pl.col("step") == step).select(
-        "cidx", "key", *[pl.col(p).alias(own_column(p)) for p in PARTS], *own
-    )
-
-
 def _fewer_than_two(check: OrderCheck) -> pl.Expr:
     present = [(pl.col(count_column(r.step)) > 0).cast(pl.Int32) for r in check.refs]
     return pl.sum_horizontal(present) < 2
 
 
-def _order_queries(
-    number: int, check: OrderCheck, applies: pl.Expr, cases: pl.LazyFrame, occurrences: pl.LazyFrame
-) -> list[pl.LazyFrame]:
+def _order_findings(check: OrderCheck, applies: pl.Expr) -> list[tuple[str, pl.Expr, pl.Expr]]:
     """Each occurrence of a present step against the earliest (or latest) of the nearest present step before it.
 
     `ground._ground_order` pairs adjacent *present* steps; which step is adjacent differs from
     case to case, so the earlier date is a chain of whens over the steps before, nearest first.
+    Returns (later step, finding key, code) per step after the first.
     """
-    queries = []
+    found = []
     refs = check.refs
     for i in range(1, len(refs)):
         later = refs[i]
@@ -443,7 +490,7 @@ def _order_queries(
         for earlier in reversed(refs[:i]):
             present = pl.col(count_column(earlier.step)) > 0
             date = pl.col(aggregate_column(earlier.step, earlier.part, earlier.last))
-            if earlier_date is None:
+            if earlier_date is None or earlier_step is None:
                 earlier_date = pl.when(present).then(date)
                 earlier_step = pl.when(present).then(pl.lit(earlier.step))
             else:
@@ -452,13 +499,7 @@ def _order_queries(
         assert earlier_date is not None and earlier_step is not None
         has_earlier = pl.any_horizontal([pl.col(count_column(r.step)) > 0 for r in refs[:i]])
         value = pl.col(own_column(later.part)) >= earlier_date.otherwise(None)
-        rows = _occurrences_of(later.step, occurrences).join(cases, on="cidx", how="inner")
-        queries.append(
-            rows.filter(applies & has_earlier).select(
-                "cidx",
-                (earlier_step.otherwise(None) + "#1<=" + pl.col("key")).alias("key"),
-                pl.lit(number, pl.Int32).alias("rule"),
-                status(Node(value, FALSE)).alias("code"),
-            )
-        )
-    return queries
+        key = earlier_step.otherwise(None) + "#1<=" + pl.col("key")
+        code = pl.when(applies & has_earlier).then(status(Node(value, FALSE)))
+        found.append((later.step, key, code))
+    return found

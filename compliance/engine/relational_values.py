@@ -254,17 +254,40 @@ def _text_constant_value(value: str) -> str:
 class _Cell:
     text: pl.Expr  # stripped, null when blank
     flag: pl.Expr  # true / false, any case
-    number: pl.Expr  # an integer or decimal
+    true: pl.Expr  # the flag's value
+    number: pl.Expr  # an integer or decimal, as parse_cell reads one
     plain: pl.Expr  # none of those, nor a date or JSON: text as written
+    simple: pl.Expr  # a number with at most CELL_PLACES places and 20 digits, no exponent
+    decimal: pl.Expr  # that number, exactly
+
+
+CELL_PARTS = ("text", "flag", "true", "number", "plain", "simple", "decimal")
+
+
+def cell_columns(label: str) -> list[pl.Expr]:
+    """The typed views of a cell column, computed once per frame (rules read them many times)."""
+    cell = _parse(pl.col(label))
+    return [getattr(cell, part).alias(f"{label}|{part}") for part in CELL_PARTS]
+
+
+def _parse(expr: pl.Expr) -> _Cell:
+    stripped = expr.str.strip_chars()
+    text = pl.when(stripped == "").then(None).otherwise(stripped)
+    lower = text.str.to_lowercase()
+    flag = lower.is_in(["true", "false"])
+    number = text.str.contains(INT_RE) | text.str.contains(FLOAT_RE)
+    typed = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") | text.str.contains(r"^[\[{]")
+    simple = text.str.contains(PLAIN_NUMBER)
+    decimal = pl.when(simple).then(text.str.strip_prefix("+").cast(DECIMAL, strict=False))
+    return _Cell(text, flag, lower == "true", number, ~flag & ~number & ~typed, simple, decimal)
 
 
 def _cell(expr: pl.Expr) -> _Cell:
-    stripped = expr.str.strip_chars()
-    text = pl.when(stripped == "").then(None).otherwise(stripped)
-    flag = text.str.to_lowercase().is_in(["true", "false"])
-    number = text.str.contains(INT_RE) | text.str.contains(FLOAT_RE)
-    typed = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") | text.str.contains(r"^[\[{]")
-    return _Cell(text, flag, number, ~flag & ~number & ~typed)
+    names = expr.meta.root_names()
+    if not names:  # a literal (no occurrence to read): parsed in place
+        return _parse(expr)
+    label = names[0]
+    return _Cell(*[pl.col(f"{label}|{part}") for part in CELL_PARTS])
 
 
 def _number(value: Value) -> Value:
@@ -273,10 +296,8 @@ def _number(value: Value) -> Value:
     if value.kind != "cell":
         raise Unsupported(f"{value.kind} where a number is wanted")
     cell = _cell(value.expr)
-    plain = cell.text.str.contains(PLAIN_NUMBER)
-    number = pl.when(plain).then(cell.text.str.strip_prefix("+").cast(DECIMAL, strict=False))
-    bad = (cell.text.is_not_null() & (~plain | number.is_null())).fill_null(False)
-    return Value("num", number, value.punt | bad, CELL_PLACES)
+    bad = (cell.text.is_not_null() & (~cell.simple | cell.decimal.is_null())).fill_null(False)
+    return Value("num", cell.decimal, value.punt | bad, CELL_PLACES)
 
 
 def _flag(value: Value) -> tuple[pl.Expr, pl.Expr]:
@@ -286,7 +307,7 @@ def _flag(value: Value) -> tuple[pl.Expr, pl.Expr]:
     if value.kind != "cell":
         raise Unsupported(f"{value.kind} compared with a flag")
     cell = _cell(value.expr)
-    flag = pl.when(cell.flag).then(cell.text.str.to_lowercase() == "true").otherwise(None)
+    flag = pl.when(cell.flag).then(cell.true).otherwise(None)
     return flag, value.punt | (cell.text.is_not_null() & ~cell.flag).fill_null(False)
 
 
@@ -299,7 +320,7 @@ def _truth(value: Value) -> tuple[pl.Expr, pl.Expr]:
         return value.expr != 0, value.punt | near_zero
     if value.kind == "cell":
         cell = _cell(value.expr)
-        flag = pl.when(cell.flag).then(cell.text.str.to_lowercase() == "true")
+        flag = pl.when(cell.flag).then(cell.true)
         other = (cell.text.is_not_null() & ~cell.flag).fill_null(False)
         return flag.otherwise(None), value.punt | other
     raise Unsupported(f"truth of {value.kind}")
