@@ -340,7 +340,7 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
                 continue
             tasks.extend(_rule_tasks(rule, position, procedure, group, batch, book, builder, settings.show_all))
     if compiled is not None:
-        tasks.extend(_relational_tasks(compiled, groups, batch, book, wide, builder))
+        tasks.extend(_relational_tasks(compiled, groups, batch, book))
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
     readers = _readers(batch, {t[0] for t in tasks}, calendar)
     for cidx, order, ground, _representative in tasks:
@@ -395,13 +395,11 @@ def _relational_tasks(
     groups: dict[tuple, list[int]],
     batch: Batch,
     book: RuleBook,
-    wide: pl.DataFrame,
-    builder: ExprBuilder,
 ) -> list[tuple[int, tuple, GroundFinding, Case]]:
     """Run the compiled plans; each finding they flag gets its shape's ground finding, to be explained.
 
-    Where a plan punts (a value only exact arithmetic can decide), and where a rule that reads
-    values has a finding to show, the shape engine judges that rule for that case instead.
+    Where a plan punts (a value only exact arithmetic can decide), the rule is grounded on that
+    case's own values and judged in full by the direct evaluator.
     """
     group_of = {cidx: number for number, cidxs in enumerate(groups.values()) for cidx in cidxs}
     if not compiled.plan.rules or not group_of:
@@ -411,37 +409,77 @@ def _relational_tasks(
     )
     facts = batch.cases.select("cidx", *[c for c in batch.cases.columns if c.startswith("facts.")])
     found = compiled.plan.run(cases, batch.events, facts)
-    # Rules that read values are explained from the case's own values: the shape engine grounds those.
-    by_values = [n for n, rule in enumerate(compiled.plan.rules) if _info(rule).reads_values]
-    elsewhere = (pl.col("code") == relational.PUNT) | pl.col("rule").is_in(by_values)
-    punted = found.filter(elsewhere).select("rule", "cidx").unique()
-    tasks = []
-    if punted.height:
-        found = found.join(punted, on=["rule", "cidx"], how="anti")
-        for number, cidxs in punted.group_by("rule").agg(pl.col("cidx")).iter_rows():
-            by_group: dict[int, list[int]] = defaultdict(list)
-            for cidx in cidxs:
-                by_group[group_of[cidx]].append(cidx)
-            for group, members in by_group.items():
-                rule, procedure = compiled.plan.rules[number], compiled.groups[group][1]
-                rows = wide.filter(pl.col("cidx").is_in(members))
-                position = compiled.positions[(group, number)]
-                tasks.extend(_rule_tasks(rule, position, procedure, rows, batch, book, builder, False))
-    if found.height == 0:
-        return tasks
+    punted = found.filter(pl.col("code") == relational.PUNT).select("rule", "cidx").unique()
+    found = found.join(punted, on=["rule", "cidx"], how="anti")
+    # Rules with value atoms are grounded from a case's own values: once per (counts, atom outcomes).
+    atoms = {(number, cidx): text for number, cidx, text in compiled.plan.atom_outcomes.iter_rows()}
+    need_values = set(punted["cidx"].to_list()) | {cidx for _n, cidx in atoms}
+    values = _case_values(batch, sorted(need_values)) if need_values else {}
     flagged = batch.events.filter(pl.col("cidx").is_in(found["cidx"].unique().implode()))
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for cidx, step, n in flagged.group_by("cidx", "step").len().iter_rows():
         counts[cidx][step] = n
+    tasks = []
+    for number, cidx in punted.iter_rows():  # only exact arithmetic decides these: ground the case itself
+        group = group_of[cidx]
+        rule = compiled.plan.rules[number]
+        shape = _grounded_from_values(rule, compiled.groups[group][1], values[cidx], book)
+        position = compiled.positions[(group, number)]
+        tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
     for cidx, key, number, _code in found.iter_rows():
         rule = compiled.plan.rules[number]
         group = group_of[cidx]
+        procedure = compiled.groups[group][1]
         info = _info(rule)
         shape_counts = tuple(counts[cidx].get(s, 0) for s in info.steps)
-        shape = _grounded(rule, compiled.groups[group][1], info, shape_counts, cidx, batch, book)
+        if (number, cidx) in atoms:
+            cache_key = (id(rule), procedure, shape_counts, atoms[(number, cidx)])
+            shape = _BY_ATOMS.get(cache_key)
+            if shape is None:
+                shape = _BY_ATOMS[cache_key] = _grounded_from_values(rule, procedure, values[cidx], book)
+                if len(_BY_ATOMS) > GROUNDED_LIMIT:
+                    _BY_ATOMS.clear()
+        else:
+            shape = _grounded(rule, procedure, info, shape_counts, cidx, batch, book)
         slot = shape.slot(key)
         tasks.append((cidx, (compiled.positions[(group, number)], slot), shape.grounds[slot], shape.case))
     return tasks
+
+
+_BY_ATOMS: dict[tuple, _Shape] = {}
+
+
+def _grounded_from_values(rule: CoreRule, procedure: str, values: tuple[dict, list[Item]], book: RuleBook) -> _Shape:
+    """The rule grounded on a case holding the case's own values (dates stand-ins, as for any shape)."""
+    info = _info(rule)
+    all_facts, items = values
+    kinds = {s: book.vocabulary.steps[s].kind for s in info.steps if s in book.vocabulary.steps}
+    events = [item for item in items if item[0] in info.steps]
+    counts = {s: sum(1 for item in events if item[0] == s) for s in info.steps}
+    facts = all_facts if info.facts is None else {k: v for k, v in all_facts.items() if k in info.facts}
+    case = projected_case(procedure, counts, kinds, events, facts)
+    return _Shape(case, ground_rule(rule, case))
+
+
+def _case_values(batch: Batch, cidxs: list[int]) -> dict[int, tuple[dict[str, Any], list[Item]]]:
+    """Facts and events (step, rank by date, data, actor, ref) of some cases, typed as a case file types them."""
+    if batch.payload is not None:
+        return {cidx: batch.payload(cidx) for cidx in cidxs}
+    chosen = pl.Series(cidxs, dtype=pl.Int32).implode()
+    events = _ranked(batch.events.filter(pl.col("cidx").is_in(chosen)))
+    data_cols = [c for c in events.columns if c.startswith("data.")]
+    found: dict[int, tuple[dict[str, Any], list[Item]]] = {cidx: ({}, []) for cidx in cidxs}
+    for cidx, step, rank, actor, ref, *data in events.select(
+        "cidx", "step", "rank", "actor", "ref", *data_cols
+    ).iter_rows():
+        fields = {name[5:]: parse_cell(value) for name, value in zip(data_cols, data, strict=True) if value is not None}
+        found[cidx][1].append((step, rank, {k: v for k, v in fields.items() if v is not None}, actor, ref))
+    fact_cols = [c for c in batch.cases.columns if c.startswith("facts.")]
+    cases = batch.cases.filter(pl.col("cidx").is_in(chosen)).select("cidx", *fact_cols)
+    for cidx, *facts in cases.iter_rows():
+        parsed = {name[6:]: parse_cell(value) for name, value in zip(fact_cols, facts, strict=True)}
+        found[cidx][0].update({k: v for k, v in parsed.items() if v is not None})
+    return found
 
 
 def _pack_by_label(book: RuleBook, label: str) -> Pack:

@@ -178,6 +178,7 @@ class Compiler:
 
     shifts: ShiftTables
     values: ValueCompiler = field(default_factory=lambda: ValueCompiler(count_column))
+    atoms: list[pl.Expr] = field(default_factory=list)  # each value atom's outcome, as a letter (see Plan.compile)
 
     def date(self, ref: Ref, subject: str | None) -> tuple[pl.Expr, pl.Expr | None]:
         """The reference's date, and when it is missing (no occurrence) — None when it cannot be."""
@@ -213,6 +214,10 @@ class Compiler:
             value, punt = self.values.truth(check.expr, subject)
             missing = _policy(check.missing)
             unknown = value.is_null()
+            self.atoms.append(
+                pl.when(punt).then(pl.lit("p")).when(unknown).then(pl.lit("u")).when(value).then(pl.lit("t"))
+                .otherwise(pl.lit("f"))
+            )  # fmt: skip
             return Node(pl.when(unknown).then(missing.value).otherwise(value), unknown & missing.na, punt)
         if isinstance(check, AllOf | AnyOf):
             parts = [self.check(p, subject) for p in check.parts]
@@ -297,6 +302,8 @@ class _Compiled:
     case_level: list[pl.Expr]  # one code column per rule, named by its number
     by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]]  # step → (rule number, key, code) per finding kind
     needs: set[Column]
+    # Rules with value atoms: what their atoms came to, on the case and on each judged occurrence.
+    outcomes: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -307,13 +314,16 @@ class Plan:
     applies: list[list[int]]  # per rule: the case groups (`grp`) it applies to
     shifts: ShiftTables
     keep: tuple[int, ...]  # status codes to return (PUNT always is)
+    atom_outcomes: pl.DataFrame | None = field(default=None, init=False)  # set by run: see _atom_outcomes
 
     def compile(self) -> _Compiled:
         compiler = Compiler(self.shifts)
         case_level: list[pl.Expr] = []
         by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]] = {}
+        outcomes_of_atoms: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = {}
         for number, rule in enumerate(self.rules):
             ours = pl.col("grp").is_in(self.applies[number])
+            compiler.atoms = []
             guard = compiler.guard(rule)
             undecided = ~guard.na & guard.value.is_null()
             holds = ~guard.punt & ~guard.na & guard.value.fill_null(False)
@@ -333,10 +343,16 @@ class Plan:
             else:
                 code = pl.lit(POLICY_CODE[rule.missing_subject], pl.Int8)
                 outcomes.append((applies & _missing(rule.subject), code))
+                on_case = compiler.atoms
+                compiler.atoms = []
                 found = status(compiler.check(rule.check, rule.subject))
                 by_step.setdefault(rule.subject, []).append((number, pl.col("key"), _coded(number, applies, found)))
+                if on_case or compiler.atoms:
+                    outcomes_of_atoms[number] = (_letters(on_case), rule.subject, _letters(compiler.atoms))
+            if rule.subject is None and compiler.atoms:
+                outcomes_of_atoms[number] = (_letters(compiler.atoms), None, None)
             case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
-        return _Compiled(case_level, by_step, compiler.values.needs)
+        return _Compiled(case_level, by_step, compiler.values.needs, outcomes_of_atoms)
 
     def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
         """Findings (cidx, key, rule number, code) of every case.
@@ -364,10 +380,7 @@ class Plan:
             if rows is None:
                 continue
             wanted = sorted({n for _num, key, code in items for e in (key, code) for n in e.meta.root_names()})
-            context = frame.select([n for n in wanted if n in frame.columns and n not in rows.columns])
-            rows = pl.concat([rows, context[rows["cidx"]]], how="horizontal")
-            typed = [e for label in own if f"{label}|text" in wanted for e in cell_columns(label)]
-            rows = rows.with_columns(typed) if typed else rows
+            rows = _with_case_columns(rows, frame, wanted)
             out = rows.select(
                 "cidx",
                 *[key.alias(f"k{i}") for i, (_n, key, _c) in enumerate(items)],
@@ -383,7 +396,53 @@ class Plan:
         result = pl.concat([f.select(*[pl.col(c).cast(t) for c, t in FINDING_SCHEMA.items()]) for f in found])
         if len(self.keep) < 4:
             result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
+        self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, result)
         return result
+
+    def _atom_outcomes(
+        self, compiled: _Compiled, frame: pl.DataFrame, occurrences: dict, found: pl.DataFrame
+    ) -> pl.DataFrame:
+        """(rule, cidx, atoms): for the findings of rules with value atoms, what every atom of the rule came to.
+
+        Two cases whose step counts and atom outcomes agree ground that rule the same way
+        (value atoms ground to constants): the columnar engine explains both from one grounding.
+        """
+        parts = []
+        for number, (on_case, subject, on_occurrence) in compiled.outcomes.items():
+            cidxs = found.filter(pl.col("rule") == number)["cidx"].unique()
+            if cidxs.is_empty():
+                continue
+            case_text = frame.select("cidx", (on_case if on_case is not None else pl.lit("")).alias("atoms"))
+            case_text = case_text.filter(pl.col("cidx").is_in(cidxs.implode()))
+            if subject is not None and on_occurrence is not None and (subject,) in occurrences:
+                rows = occurrences[(subject,)].filter(pl.col("cidx").is_in(cidxs.implode()))
+                wanted = sorted(set(on_occurrence.meta.root_names()))
+                rows = _with_case_columns(rows, frame, wanted)
+                per_case = (
+                    rows.select("cidx", on_occurrence.alias("a"))
+                    .group_by("cidx", maintain_order=True)
+                    .agg(pl.col("a").str.join(","))
+                )
+                case_text = case_text.join(per_case, on="cidx", how="left").select(
+                    "cidx", pl.concat_str([pl.col("atoms"), pl.col("a").fill_null("")], separator="|").alias("atoms")
+                )
+            parts.append(case_text.select(pl.lit(number, pl.Int32).alias("rule"), "cidx", "atoms"))
+        schema = {"rule": pl.Int32, "cidx": pl.Int32, "atoms": pl.Utf8}
+        return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
+    """Occurrence rows with the case-frame columns `wanted` beside them, and their own cells typed."""
+    context = [n for n in wanted if n in frame.columns and n not in rows.columns]
+    if context:
+        rows = pl.concat([rows, frame.select(context)[rows["cidx"]]], how="horizontal")
+    own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in rows.columns]
+    typed = [e for label in own for e in cell_columns(label)]
+    return rows.with_columns(typed) if typed else rows
+
+
+def _letters(atoms: list[pl.Expr]) -> pl.Expr | None:
+    return pl.concat_str(atoms) if atoms else None
 
 
 def _long(wide: pl.DataFrame) -> pl.DataFrame:
