@@ -127,10 +127,9 @@ def compiled_findings(norm: Normalized, settings: Settings) -> list[tuple[str, s
     _results, groups = _select_packs(batch.cases, book, settings.lang)
     compiled = _relational_plan(groups, book, shifts, values=True)
     compiled.plan.keep = tuple(CODE_STATUS)
+    group_of = compiled.group_of(groups)
     cases = pl.DataFrame(
-        [(cidx, number) for number, cidxs in enumerate(groups.values()) for cidx in cidxs],
-        schema={"cidx": pl.Int32, "grp": pl.Int32},
-        orient="row",
+        {"cidx": list(group_of), "grp": list(group_of.values())}, schema={"cidx": pl.Int32, "grp": pl.Int32}
     )
     facts = batch.cases.select("cidx", *[c for c in batch.cases.columns if c.startswith("facts.")])
     ids = batch.cases["case"].to_list()
@@ -364,10 +363,16 @@ class _Compiled:
     plan: relational.Plan
     numbers: dict[int, int]  # id(rule) → its number in the plan
     positions: dict[tuple[int, int], int]  # (group, number) → the rule's position in that group's list
-    groups: list[tuple[tuple[str, ...], str]]  # (pack labels, procedure) of each group number
+    groups: dict[int, tuple[tuple[str, ...], str]]  # group number → (pack labels, procedure)
+
+    def group_of(self, groups: dict[tuple, list[int]]) -> dict[int, int]:
+        """Each case's group number."""
+        return {cidx: _GROUP_NUMBERS[key] for key, cidxs in groups.items() for cidx in cidxs}
 
 
 _SUPPORTED: dict[tuple[int, bool], bool] = {}
+# Groups are numbered once per process, so that chunk after chunk makes the same plan (compiled once).
+_GROUP_NUMBERS: dict[tuple, int] = {}
 
 
 def _relational_plan(groups: dict[tuple, list[int]], book: RuleBook, shifts: ShiftTables, values: bool) -> _Compiled:
@@ -375,7 +380,8 @@ def _relational_plan(groups: dict[tuple, list[int]], book: RuleBook, shifts: Shi
     applies: list[list[int]] = []
     numbers: dict[int, int] = {}
     positions: dict[tuple[int, int], int] = {}
-    for group, (labels, procedure) in enumerate(groups):
+    numbered = {_GROUP_NUMBERS.setdefault(key, len(_GROUP_NUMBERS)): key for key in groups}
+    for group, (labels, procedure) in sorted(numbered.items()):
         packs = [_pack_by_label(book, label) for label in labels]
         for position, rule in enumerate(r for p in packs for r in p.core_rules(procedure)):
             if not _SUPPORTED.setdefault((id(rule), values), relational.supported(rule, values)):
@@ -387,7 +393,7 @@ def _relational_plan(groups: dict[tuple, list[int]], book: RuleBook, shifts: Shi
             applies[numbers[id(rule)]].append(group)
             positions[(group, numbers[id(rule)])] = position
     plan = relational.Plan(rules, applies, shifts, SHOWN_CODES)
-    return _Compiled(plan, numbers, positions, list(groups))
+    return _Compiled(plan, numbers, positions, numbered)
 
 
 def _relational_tasks(
@@ -396,12 +402,14 @@ def _relational_tasks(
     batch: Batch,
     book: RuleBook,
 ) -> list[tuple[int, tuple, GroundFinding, Case]]:
-    """Run the compiled plans; each finding they flag gets its shape's ground finding, to be explained.
+    """Run the compiled plans; each finding they flag gets its ground finding, to be explained.
 
-    Where a plan punts (a value only exact arithmetic can decide), the rule is grounded on that
-    case's own values and judged in full by the direct evaluator.
+    A rule without value atoms is grounded once per shape (step counts); one with value atoms
+    once per (step counts, atom outcomes), on a case that has them. Where a plan punts (a value
+    only exact arithmetic can decide), the rule is grounded on that case's own values and each
+    of its findings judged by the direct evaluator.
     """
-    group_of = {cidx: number for number, cidxs in enumerate(groups.values()) for cidx in cidxs}
+    group_of = compiled.group_of(groups)
     if not compiled.plan.rules or not group_of:
         return []
     cases = pl.DataFrame(
@@ -411,36 +419,38 @@ def _relational_tasks(
     found = compiled.plan.run(cases, batch.events, facts)
     punted = found.filter(pl.col("code") == relational.PUNT).select("rule", "cidx").unique()
     found = found.join(punted, on=["rule", "cidx"], how="anti")
-    # Rules with value atoms are grounded from a case's own values: once per (counts, atom outcomes).
-    atoms = {(number, cidx): text for number, cidx, text in compiled.plan.atom_outcomes.iter_rows()}
-    need_values = set(punted["cidx"].to_list()) | {cidx for _n, cidx in atoms}
-    values = _case_values(batch, sorted(need_values)) if need_values else {}
-    flagged = batch.events.filter(pl.col("cidx").is_in(found["cidx"].unique().implode()))
     counts: dict[int, dict[str, int]] = defaultdict(dict)
+    flagged = batch.events.filter(pl.col("cidx").is_in(found["cidx"].unique().implode()))
     for cidx, step, n in flagged.group_by("cidx", "step").len().iter_rows():
         counts[cidx][step] = n
-    tasks = []
-    for number, cidx in punted.iter_rows():  # only exact arithmetic decides these: ground the case itself
-        group = group_of[cidx]
+
+    def counts_of(rule: CoreRule, cidx: int) -> tuple[int, ...]:
+        return tuple(counts[cidx].get(s, 0) for s in _info(rule).steps)
+
+    if len(_BY_ATOMS) > GROUNDED_LIMIT:
+        _BY_ATOMS.clear()
+    atoms = {}
+    for number, cidx, text in compiled.plan.atom_outcomes.iter_rows():
         rule = compiled.plan.rules[number]
-        shape = _grounded_from_values(rule, compiled.groups[group][1], values[cidx], book)
+        atoms[(number, cidx)] = (id(rule), compiled.groups[group_of[cidx]][1], counts_of(rule, cidx), text)
+    need_values = set(punted["cidx"].to_list()) | {cidx for (_n, cidx), key in atoms.items() if key not in _BY_ATOMS}
+    values = _case_values(batch, sorted(need_values)) if need_values else {}
+    tasks = []
+    for number, cidx in punted.iter_rows():
+        group = group_of[cidx]
+        shape = _grounded_from_values(compiled.plan.rules[number], compiled.groups[group][1], values[cidx], book)
         position = compiled.positions[(group, number)]
         tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
     for cidx, key, number, _code in found.iter_rows():
         rule = compiled.plan.rules[number]
         group = group_of[cidx]
         procedure = compiled.groups[group][1]
-        info = _info(rule)
-        shape_counts = tuple(counts[cidx].get(s, 0) for s in info.steps)
         if (number, cidx) in atoms:
-            cache_key = (id(rule), procedure, shape_counts, atoms[(number, cidx)])
-            shape = _BY_ATOMS.get(cache_key)
+            shape = _BY_ATOMS.get(atoms[(number, cidx)])
             if shape is None:
-                shape = _BY_ATOMS[cache_key] = _grounded_from_values(rule, procedure, values[cidx], book)
-                if len(_BY_ATOMS) > GROUNDED_LIMIT:
-                    _BY_ATOMS.clear()
+                shape = _BY_ATOMS[atoms[(number, cidx)]] = _grounded_from_values(rule, procedure, values[cidx], book)
         else:
-            shape = _grounded(rule, procedure, info, shape_counts, cidx, batch, book)
+            shape = _grounded(rule, procedure, _info(rule), counts_of(rule, cidx), cidx, batch, book)
         slot = shape.slot(key)
         tasks.append((cidx, (compiled.positions[(group, number)], slot), shape.grounds[slot], shape.case))
     return tasks

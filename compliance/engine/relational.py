@@ -31,6 +31,7 @@ against the per-case engine finding by finding, including every satisfied and no
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,12 +40,14 @@ from functools import reduce
 import polars as pl
 
 from compliance.engine.columnar_expr import NOT_APPLICABLE, SATISFIED, UNKNOWN_CODE, VIOLATED, ShiftTables
-from compliance.engine.relational_values import Column, Unsupported, ValueCompiler, cell_columns
+from compliance.engine.columnar_shapes import rule_info
+from compliance.engine.relational_values import Cell, Column, Unsupported, ValueCompiler, cell_columns, typed
 from compliance.rules.core import (
     AllOf,
     AnyOf,
     Check,
     ConstAtom,
+    ContainsAtom,
     CoreRule,
     DateAtom,
     ExistsAtom,
@@ -56,10 +59,14 @@ from compliance.rules.core import (
     Shift,
     Term,
     ValueAtom,
+    Yearly,
+    term_refs,
     walk,
 )
 
 PARTS = ("date", "start", "end")
+# A JSON list of plain strings (no quotes or escapes inside): an item is in it exactly when its quoted text is.
+SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 POLICY_CODE = {"violated": VIOLATED, "unknown": UNKNOWN_CODE, "satisfied": SATISFIED, "not_applicable": NOT_APPLICABLE}
 
 
@@ -68,7 +75,7 @@ POLICY_CODE = {"violated": VIOLATED, "unknown": UNKNOWN_CODE, "satisfied": SATIS
 
 def supported(rule: CoreRule, values: bool = True) -> bool:
     """Whether the rule lies in the fragment this module compiles (`values`: value atoms included)."""
-    if not values and any(isinstance(n, ValueAtom) for n in (*walk(rule.check), *walk(rule.when))):
+    if not values and rule_info(rule).reads_values:
         return False
     if rule.when is not None and not _date_free(rule.when, None):
         return False
@@ -81,13 +88,19 @@ def _plain(ref: Ref) -> bool:
     return ref.part in PARTS and ref.where is None
 
 
+def _readable(ref: Ref) -> bool:
+    """A date the plans can read: an event's date/start/end, or a date in its data (no `where:`)."""
+    return ref.where is None and (ref.part in PARTS or (ref.part == "data" and ref.data_field is not None))
+
+
 def _in_fragment(check: Check, subject: str | None) -> bool:
     for node in walk(check):
         if isinstance(node, DateAtom):
-            refs = [node.subject] + ([node.term] if isinstance(node.term, Ref) else [])
-            refs += [node.term.ref] if isinstance(node.term, Shift) else []
-            if not all(_plain(r) for r in refs) or not isinstance(node.term, Ref | Shift | Fixed):
+            refs = [node.subject, *term_refs(node.term)]
+            if not all(_readable(r) for r in refs):
                 return False
+            if isinstance(node.term, Yearly) and (node.term.month, node.term.day) == (2, 29):
+                return False  # a year without 29 February: left to the evaluator's own error handling
         elif isinstance(node, ExistsAtom):
             if node.where is not None:
                 return False
@@ -96,6 +109,9 @@ def _in_fragment(check: Check, subject: str | None) -> bool:
                 return False
         elif isinstance(node, ValueAtom):
             if not _value_supported(node, subject):
+                return False
+        elif isinstance(node, ContainsAtom):
+            if any('"' in item or "\\" in item for item in node.items):
                 return False
         elif not isinstance(node, AllOf | AnyOf | NotOf | ConstAtom):
             return False
@@ -180,32 +196,83 @@ class Compiler:
     values: ValueCompiler = field(default_factory=lambda: ValueCompiler(count_column))
     atoms: list[pl.Expr] = field(default_factory=list)  # each value atom's outcome, as a letter (see Plan.compile)
 
-    def date(self, ref: Ref, subject: str | None) -> tuple[pl.Expr, pl.Expr | None]:
-        """The reference's date, and when it is missing (no occurrence) — None when it cannot be."""
-        if subject is not None and ref.step == subject:
-            return pl.col(own_column(ref.part)), None
-        return pl.col(aggregate_column(ref.step, ref.part, ref.last)), _missing(ref.step)
+    def date(self, ref: Ref, subject: str | None) -> tuple[pl.Expr, pl.Expr | None, pl.Expr]:
+        """The reference's date, when it is missing (None: it cannot be), and where only the evaluator may say."""
+        own = subject is not None and ref.step == subject
+        if ref.part == "data":
+            return self._data_date(ref, own)
+        if own:
+            return pl.col(own_column(ref.part)), None, FALSE
+        return pl.col(aggregate_column(ref.step, ref.part, ref.last)), _missing(ref.step), FALSE
 
-    def term(self, term: Term, subject: str | None) -> tuple[pl.Expr, pl.Expr | None]:
+    def _datum(self, ref: Ref, own: bool) -> Cell:
+        """The cell of a step's datum: the judged occurrence's own, or the first/last occurrence's by date."""
+        field_name = ref.data_field or ""
+        column = Column("own", field_name) if own else Column("last" if ref.last else "first", field_name, ref.step)
+        cell = typed(self.values.column(column).expr)
+        self.atoms.append(pl.coalesce(cell.text, pl.lit("-")))  # the datum itself goes into the grounding
+        return cell
+
+    def _data_date(self, ref: Ref, own: bool) -> tuple[pl.Expr, pl.Expr | None, pl.Expr]:
+        # A cell holding an ISO date is a date; other text might still be one to date.fromisoformat: punt.
+        cell = self._datum(ref, own)
+        iso = cell.text.str.contains(r"^\d{4}-\d{2}-\d{2}$")
+        date = pl.when(iso).then(cell.text.str.to_date("%Y-%m-%d", strict=False))
+        punt = (cell.text.is_not_null() & ~iso).fill_null(False)
+        missing = date.is_null() if own else _missing(ref.step) | date.is_null()
+        return date, missing, punt
+
+    def _yearly(self, term: Yearly, subject: str | None) -> tuple[pl.Expr, pl.Expr | None, pl.Expr]:
+        ref = term.year_ref
+        own = subject is not None and ref.step == subject
+        cell = self._datum(ref, own)
+        whole = cell.text.str.contains(r"^[+-]?\d{1,5}$")
+        year = pl.when(whole).then(cell.text.cast(pl.Int32, strict=False) + term.offset)
+        valid = year.is_between(1, 9999)
+        date = pl.when(valid).then(pl.date(year, term.month, term.day))
+        punt = (cell.text.is_not_null() & ~(whole & valid)).fill_null(False)
+        missing = date.is_null() if own else _missing(ref.step) | date.is_null()
+        return date, missing, punt
+
+    def term(self, term: Term, subject: str | None) -> tuple[pl.Expr, pl.Expr | None, pl.Expr]:
         if isinstance(term, Ref):
             return self.date(term, subject)
         if isinstance(term, Shift):
-            base, missing = self.date(term.ref, subject)
-            return self.shifts.lookup(base, term.n, term.unit, term.sign), missing
+            base, missing, punt = self.date(term.ref, subject)
+            return self.shifts.lookup(base, term.n, term.unit, term.sign), missing, punt
         if isinstance(term, Fixed):
-            return pl.lit(term.date, pl.Date), None
+            return pl.lit(term.date, pl.Date), None, FALSE
+        if isinstance(term, Yearly):
+            return self._yearly(term, subject)
         raise TypeError(term)
 
     def check(self, check: Check, subject: str | None) -> Node:
         if isinstance(check, DateAtom):
-            left, left_missing = self.date(check.subject, subject)
-            right, right_missing = self.term(check.term, subject)
+            left, left_missing, left_punt = self.date(check.subject, subject)
+            right, right_missing, right_punt = self.term(check.term, subject)
             node = Node(_compare(left, check.op, right), FALSE)
             if right_missing is not None:
                 node = _choose(right_missing, _policy(check.missing_term), node)
             if left_missing is not None:
-                node = _choose(left_missing, _policy(check.missing_subject), node)
-            return node
+                # The judged occurrence lacking the datum it should carry is unknown, not the rule's policy.
+                own = subject is not None and check.subject.step == subject
+                policy = Node(UNKNOWN_VALUE, FALSE) if own else _policy(check.missing_subject)
+                node = _choose(left_missing, policy, node)
+            return Node(node.value, node.na, left_punt | right_punt)
+        if isinstance(check, ContainsAtom):
+            if subject is None:
+                return Node(UNKNOWN_VALUE, TRUE)  # no judged occurrence: does not apply, as grounding says
+            cell = typed(self.values.column(Column("own", check.field)).expr)
+            listed = cell.text.str.contains(SIMPLE_LIST).fill_null(False)
+            found = [
+                listed & cell.text.str.contains(json.dumps(item, ensure_ascii=False), literal=True)
+                for item in check.items
+            ]
+            letters = [pl.when(f).then(pl.lit("t")).otherwise(pl.lit("f")) for f in found]
+            self.atoms.append(pl.concat_str([pl.when(listed).then(pl.lit("L")).otherwise(pl.lit("N")), *letters]))
+            value = reduce(lambda a, b: a & b, found) if found else listed
+            punt = (cell.text.str.starts_with("[") & ~listed).fill_null(False)
+            return Node(value, FALSE, punt)
         if isinstance(check, ExistsAtom):
             return Node(pl.col(count_column(check.step)) > 0, FALSE)
         if isinstance(check, ConstAtom):
@@ -306,6 +373,9 @@ class _Compiled:
     outcomes: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = field(default_factory=dict)
 
 
+_COMPILED: dict[tuple, _Compiled] = {}
+
+
 @dataclass
 class Plan:
     """The queries judging a list of rules on a chunk of cases."""
@@ -354,6 +424,17 @@ class Plan:
             case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
         return _Compiled(case_level, by_step, compiler.values.needs, outcomes_of_atoms)
 
+    def compiled(self) -> _Compiled:
+        """The plan's expressions, built once per process for the same rules, groups and shift tables."""
+        key = (tuple(id(r) for r in self.rules), tuple(map(tuple, self.applies)), id(self.shifts), self.shifts.low,
+               self.shifts.high)  # fmt: skip
+        found = _COMPILED.get(key)
+        if found is None:
+            if len(_COMPILED) > 64:
+                _COMPILED.clear()
+            found = _COMPILED[key] = self.compile()
+        return found
+
     def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
         """Findings (cidx, key, rule number, code) of every case.
 
@@ -361,7 +442,7 @@ class Plan:
         events (cidx seq step key date start end data.*); `facts`: cidx and facts.* columns,
         one row per case in cidx order. Cases are numbered 0..n-1 (cidx), as the columnar engine numbers them.
         """
-        compiled = self.compile()
+        compiled = self.compiled()
         names = {n for e in compiled.case_level for n in e.meta.root_names()}
         for items in compiled.by_step.values():
             names.update(n for _num, key, code in items for e in (key, code) for n in e.meta.root_names())
@@ -381,17 +462,16 @@ class Plan:
                 continue
             wanted = sorted({n for _num, key, code in items for e in (key, code) for n in e.meta.root_names()})
             rows = _with_case_columns(rows, frame, wanted)
-            out = rows.select(
-                "cidx",
-                *[key.alias(f"k{i}") for i, (_n, key, _c) in enumerate(items)],
-                *[code.alias(f"c{i}") for i, (_n, _k, code) in enumerate(items)],
-            )
-            for i, (number, _key, _code) in enumerate(items):
+            # Findings keyed by the occurrence itself (subject rules) come out of one select, unpivoted;
+            # order findings name the earlier step in their key and are taken one by one.
+            own_key = [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))]
+            other = [(n, key, code) for n, key, code in items if not key.meta.eq(pl.col("key"))]
+            if own_key:
+                found.append(_long(rows.select("cidx", "key", *[code.alias(str(n)) for n, code in own_key])))
+            for number, key, code in other:
                 found.append(
-                    out.select(
-                        "cidx", pl.col(f"k{i}").alias("key"), pl.lit(number, pl.Int32).alias("rule"),
-                        pl.col(f"c{i}").alias("code"),
-                    ).drop_nulls("code")
+                    rows.select("cidx", key.alias("key"), pl.lit(number, pl.Int32).alias("rule"), code.alias("code"))
+                    .drop_nulls("code")
                 )  # fmt: skip
         result = pl.concat([f.select(*[pl.col(c).cast(t) for c, t in FINDING_SCHEMA.items()]) for f in found])
         if len(self.keep) < 4:
@@ -433,10 +513,11 @@ class Plan:
 
 def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
     """Occurrence rows with the case-frame columns `wanted` beside them, and their own cells typed."""
-    context = [n for n in wanted if n in frame.columns and n not in rows.columns]
+    available, present = set(frame.columns), set(rows.columns)
+    context = [n for n in wanted if n in available and n not in present]
     if context:
         rows = pl.concat([rows, frame.select(context)[rows["cidx"]]], how="horizontal")
-    own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in rows.columns]
+    own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in present]
     typed = [e for label in own for e in cell_columns(label)]
     return rows.with_columns(typed) if typed else rows
 
@@ -514,7 +595,8 @@ def _picks(needs: set[Column]) -> list[Column]:
 def _data_of_occurrences(events: pl.DataFrame, needs: set[Column]) -> pl.DataFrame:
     """first('s').data.x / last('s').data.x per case: occurrences in date order, ties in event order."""
     anchor = pl.coalesce("date", "start")
-    ordered = events.sort([pl.col("cidx"), anchor.is_null(), anchor, pl.col("seq")])
+    steps = sorted({c.step for c in _picks(needs)})
+    ordered = events.filter(pl.col("step").is_in(steps)).sort([pl.col("cidx"), anchor.is_null(), anchor, pl.col("seq")])
     picked = []
     for column in _picks(needs):
         source = f"data.{column.name}"

@@ -120,20 +120,20 @@ class ValueCompiler:
     def _attribute(self, node: ast.Attribute, subject: str | None) -> Value:
         base = node.value
         if isinstance(base, ast.Name) and base.id == "facts":
-            return self._column(Column("facts", node.attr))
+            return self.column(Column("facts", node.attr))
         if isinstance(base, ast.Name) and base.id == "data":
             if subject is None:
                 return Value("cell", pl.lit(None, pl.Utf8))  # no judged occurrence: unknown, as the evaluator says
-            return self._column(Column("own", node.attr))
+            return self.column(Column("own", node.attr))
         # first('s').data.x and first('s').x read the same record
         if isinstance(base, ast.Attribute) and base.attr == "data":
             base = base.value
         if isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id in ("first", "last"):
             step = _step_argument(base)
-            return self._column(Column(base.func.id, node.attr, step))  # type: ignore[arg-type]
+            return self.column(Column(base.func.id, node.attr, step))  # type: ignore[arg-type]
         raise Unsupported("attribute")
 
-    def _column(self, column: Column) -> Value:
+    def column(self, column: Column) -> Value:
         self.needs.add(column)
         return Value("cell", pl.col(column.label))
 
@@ -251,7 +251,7 @@ def _text_constant_value(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Cell:
+class Cell:
     text: pl.Expr  # stripped, null when blank
     flag: pl.Expr  # true / false, any case
     true: pl.Expr  # the flag's value
@@ -270,7 +270,7 @@ def cell_columns(label: str) -> list[pl.Expr]:
     return [getattr(cell, part).alias(f"{label}|{part}") for part in CELL_PARTS]
 
 
-def _parse(expr: pl.Expr) -> _Cell:
+def _parse(expr: pl.Expr) -> Cell:
     stripped = expr.str.strip_chars()
     text = pl.when(stripped == "").then(None).otherwise(stripped)
     lower = text.str.to_lowercase()
@@ -279,15 +279,20 @@ def _parse(expr: pl.Expr) -> _Cell:
     typed = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") | text.str.contains(r"^[\[{]")
     simple = text.str.contains(PLAIN_NUMBER)
     decimal = pl.when(simple).then(text.str.strip_prefix("+").cast(DECIMAL, strict=False))
-    return _Cell(text, flag, lower == "true", number, ~flag & ~number & ~typed, simple, decimal)
+    return Cell(text, flag, lower == "true", number, ~flag & ~number & ~typed, simple, decimal)
 
 
-def _cell(expr: pl.Expr) -> _Cell:
+def typed(expr: pl.Expr) -> Cell:
+    """A cell column's typed views (computed once per frame by `cell_columns`), or parsed in place for a literal."""
+    return _cell(expr)
+
+
+def _cell(expr: pl.Expr) -> Cell:
     names = expr.meta.root_names()
     if not names:  # a literal (no occurrence to read): parsed in place
         return _parse(expr)
     label = names[0]
-    return _Cell(*[pl.col(f"{label}|{part}") for part in CELL_PARTS])
+    return Cell(*[pl.col(f"{label}|{part}") for part in CELL_PARTS])
 
 
 def _number(value: Value) -> Value:
