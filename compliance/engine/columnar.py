@@ -39,7 +39,7 @@ from compliance.engine.columnar_expr import (
 from compliance.engine.columnar_shapes import Item, RuleInfo, projected_case, rule_info
 from compliance.engine.columnar_validate import flagged_cases, parsed_dates
 from compliance.engine.evaluate import DateReader, judge
-from compliance.engine.ground import GroundFinding, ground_rule
+from compliance.engine.ground import GroundFinding, event_dates, ground_rule
 from compliance.findings import STATUS_ORDER, CaseResult, Finding
 from compliance.importers.cells import cell_text, parse_cell
 from compliance.importers.documents import ordered
@@ -315,37 +315,40 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
     """Every case's result, and the date readers of the cases that have findings to show."""
     calendar = settings.calendar()
     shifts = _SHIFTS.setdefault(id(calendar), ShiftTables(calendar))
-    wide = _wide(batch)
     span = date_range_of(batch.events, ["date", "start", "end"])
     if span:
         shifts.cover(*span)
-    builder = ExprBuilder(set(wide.columns), shifts, lift_constants=True)
-    builder.column_list = wide.columns
     results, groups = _select_packs(batch.cases, book, settings.lang)
     names = {s.id: (s.zh if settings.lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
     tasks: list[tuple[int, tuple, GroundFinding, Case]] = []
-    # Rules of the date fragment are judged by compiled plans over the whole chunk (relational.py);
+    # Rules of the fragment are judged by compiled plans over the whole chunk (relational.py);
     # with --all every finding is explained anyway, so the shape engine takes every rule.
     # Cases given as Case objects carry typed values (a quoted "true" in YAML is text, not a flag):
     # the compiled plans read cells as a table holds them, so there they take date rules only.
     values = batch.payload is None
     compiled = _relational_plan(groups, book, shifts, values) if not settings.show_all else None
+    left: list[tuple[int, str, CoreRule, list[int]]] = []  # for the shape engine: (position, procedure, rule, cases)
     for (labels, procedure), cidxs in groups.items():
         packs = [_pack_by_label(book, label) for label in labels]
-        rules = [r for p in packs for r in p.core_rules(procedure)]
-        group = wide.filter(pl.col("cidx").is_in(cidxs))
-        for position, rule in enumerate(rules):
-            if compiled is not None and id(rule) in compiled.numbers:
-                continue
+        for position, rule in enumerate(r for p in packs for r in p.core_rules(procedure)):
+            if compiled is None or id(rule) not in compiled.numbers:
+                left.append((position, procedure, rule, cidxs))
+    if left:
+        wide = _wide(batch)
+        builder = ExprBuilder(set(wide.columns), shifts, lift_constants=True)
+        builder.column_list = wide.columns
+        frames: dict[int, pl.DataFrame] = {}
+        for position, procedure, rule, cidxs in left:
+            group = frames.get(id(cidxs))
+            if group is None:
+                group = frames[id(cidxs)] = wide.filter(pl.col("cidx").is_in(cidxs))
             tasks.extend(_rule_tasks(rule, position, procedure, group, batch, book, builder, settings.show_all))
     if compiled is not None:
         tasks.extend(_relational_tasks(compiled, groups, batch, book))
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
     readers = _readers(batch, {t[0] for t in tasks}, calendar)
     for cidx, order, ground, _representative in tasks:
-        reader = readers[cidx]
-        finding = judge(_for_case(ground, reader), reader, settings.lang, names)
-        findings[cidx].append((order, finding))
+        findings[cidx].append((order, _judged(ground, readers[cidx], settings.lang, names)))
     for cidx, result in results.items():
         if result.error is None:
             listed = sorted(
@@ -354,6 +357,35 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
             result.findings = [f for _, f in listed]
             shown(result, settings.show_all)
     return results, readers
+
+
+# Explanations already made: the same ground finding read with the same dates explains the same way.
+_JUDGED: dict[tuple, tuple[GroundFinding, Calendar, Finding]] = {}
+_LEAVES: dict[int, tuple[GroundFinding, list[tuple[str, str]]]] = {}
+
+
+def _judged(ground: GroundFinding, reader: RowReader, lang: str, names: dict[str, str]) -> Finding:
+    """`judge` of the ground finding with the case's dates, remembered by the dates it reads."""
+    known = _LEAVES.get(id(ground))
+    if known is None or known[0] is not ground:
+        leaves = [(e.key, e.part) for e in event_dates(ground.formula, ground.guard)]
+        if ground.subject is not None:
+            leaves += [(ground.subject.key, part) for part in ("date", "start", "end")]
+        known = _LEAVES[id(ground)] = (ground, leaves)
+    dates = reader.dates
+    key = (id(ground), id(reader.calendar), lang, tuple(dates.get(leaf) for leaf in known[1]))
+    cached = _JUDGED.get(key)
+    if cached is not None and cached[0] is ground and cached[1] is reader.calendar:
+        return cached[2]
+    finding = judge(_for_case(ground, reader), reader, lang, names)
+    if len(_JUDGED) > JUDGED_LIMIT:
+        _JUDGED.clear()
+        _LEAVES.clear()
+    _JUDGED[key] = (ground, reader.calendar, finding)
+    return finding
+
+
+JUDGED_LIMIT = 100_000
 
 
 @dataclasses.dataclass

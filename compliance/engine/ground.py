@@ -11,6 +11,7 @@ engines agree by construction rather than by hope.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -392,6 +393,37 @@ def _term(term: Term, ctx: _Context) -> DateExpr:
         except (TypeError, ValueError):
             raise _Missing(f"{term.year_ref.step}.data.{term.year_ref.data_field}") from None
     raise TypeError(f"unknown term {term!r}")
+
+
+# --- reading formulas -----------------------------------------------------------------------
+
+
+def date_leaves(formula: Formula | None) -> Iterator[EventDate | ConstDate]:
+    """The event dates and fixed dates a formula reads, in order."""
+
+    def dates(expr: DateExpr) -> Iterator[EventDate | ConstDate]:
+        if isinstance(expr, EventDate | ConstDate):
+            yield expr
+        elif isinstance(expr, ShiftOf):
+            yield from dates(expr.base)
+        elif isinstance(expr, Earliest | Latest):
+            for item in expr.items:
+                yield from dates(item)
+
+    if isinstance(formula, Compare):
+        yield from dates(formula.left)
+        yield from dates(formula.right)
+    elif isinstance(formula, And | Or):
+        for part in formula.parts:
+            yield from date_leaves(part)
+    elif isinstance(formula, Not):
+        yield from date_leaves(formula.part)
+
+
+def event_dates(*formulas: Formula | None) -> list[EventDate]:
+    """Every event date the formulas read, in order of first appearance."""
+    found = {leaf: None for f in formulas for leaf in date_leaves(f) if isinstance(leaf, EventDate)}
+    return list(found)
 
 
 # --- simplification -------------------------------------------------------------------------

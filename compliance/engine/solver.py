@@ -35,6 +35,7 @@ from compliance.engine.ground import (
     Or,
     ShiftOf,
     Truth,
+    date_leaves,
 )
 from compliance.rules.expr import UNKNOWN
 
@@ -197,34 +198,6 @@ class FormulaEncoder:
         return z3.Not(self.violated(finding))
 
 
-def _date_leaves(formula: Formula | None) -> Iterable[EventDate | ConstDate]:
-    """The event dates and fixed dates a formula reads, in order."""
-
-    def dates(expr: DateExpr) -> Iterable[EventDate | ConstDate]:
-        if isinstance(expr, EventDate | ConstDate):
-            yield expr
-        elif isinstance(expr, ShiftOf):
-            yield from dates(expr.base)
-        elif isinstance(expr, Earliest | Latest):
-            for item in expr.items:
-                yield from dates(item)
-
-    if isinstance(formula, Compare):
-        yield from dates(formula.left)
-        yield from dates(formula.right)
-    elif isinstance(formula, And | Or):
-        for part in formula.parts:
-            yield from _date_leaves(part)
-    elif isinstance(formula, Not):
-        yield from _date_leaves(formula.part)
-
-
-def event_dates(*formulas: Formula | None) -> list[EventDate]:
-    """Every event date the formulas read, in order of first appearance."""
-    found = {leaf: None for f in formulas for leaf in _date_leaves(f) if isinstance(leaf, EventDate)}
-    return list(found)
-
-
 def constant_dates(formulas: Iterable[Formula | None]) -> list[dt.date]:
     """Fixed dates written in formulas (deadlines such as 31 March), for sizing the horizon."""
-    return [leaf.date for f in formulas for leaf in _date_leaves(f) if isinstance(leaf, ConstDate)]
+    return [leaf.date for f in formulas for leaf in date_leaves(f) if isinstance(leaf, ConstDate)]

@@ -20,9 +20,9 @@ from compliance.engine.ground import (
     Or,
     ShiftOf,
     Truth,
+    event_dates,
 )
 from compliance.engine.schedule import Tracked
-from compliance.engine.solver import event_dates
 
 OPS = {"<": "<", "<=": "≤", "==": "=", ">=": "≥", ">": ">"}
 UNIT_TEXT = {
