@@ -334,7 +334,7 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
             if compiled is None or id(rule) not in compiled.numbers:
                 left.append((position, procedure, rule, cidxs))
     if left:
-        wide = _wide(batch)
+        wide = _wide(batch, {s for _p, _proc, rule, _c in left for s in rule.steps})
         builder = ExprBuilder(set(wide.columns), shifts, lift_constants=True)
         builder.column_list = wide.columns
         frames: dict[int, pl.DataFrame] = {}
@@ -465,8 +465,9 @@ def _relational_tasks(
     for number, cidx, text in compiled.plan.atom_outcomes.iter_rows():
         rule = compiled.plan.rules[number]
         atoms[(number, cidx)] = (id(rule), compiled.groups[group_of[cidx]][1], counts_of(rule, cidx), text)
-    need_values = set(punted["cidx"].to_list()) | {cidx for (_n, cidx), key in atoms.items() if key not in _BY_ATOMS}
-    values = _case_values(batch, sorted(need_values)) if need_values else {}
+    need = set(punted.iter_rows()) | {pair for pair, key in atoms.items() if key not in _BY_ATOMS}
+    steps = {s for number, _c in need for s in _info(compiled.plan.rules[number]).steps}
+    values = _case_values(batch, sorted({cidx for _n, cidx in need}), steps) if need else {}
     tasks = []
     for number, cidx in punted.iter_rows():
         group = group_of[cidx]
@@ -503,12 +504,13 @@ def _grounded_from_values(rule: CoreRule, procedure: str, values: tuple[dict, li
     return _Shape(case, ground_rule(rule, case))
 
 
-def _case_values(batch: Batch, cidxs: list[int]) -> dict[int, tuple[dict[str, Any], list[Item]]]:
-    """Facts and events (step, rank by date, data, actor, ref) of some cases, typed as a case file types them."""
+def _case_values(batch: Batch, cidxs: list[int], steps: set[str]) -> dict[int, tuple[dict[str, Any], list[Item]]]:
+    """Facts and events of `steps` (step, rank by date, data, actor, ref) of some cases, typed as a case file
+    types them: what grounding a rule on those steps reads."""
     if batch.payload is not None:
         return {cidx: batch.payload(cidx) for cidx in cidxs}
     chosen = pl.Series(cidxs, dtype=pl.Int32).implode()
-    events = _ranked(batch.events.filter(pl.col("cidx").is_in(chosen)))
+    events = _ranked(batch.events.filter(pl.col("cidx").is_in(chosen) & pl.col("step").is_in(sorted(steps))))
     data_cols = [c for c in events.columns if c.startswith("data.")]
     found: dict[int, tuple[dict[str, Any], list[Item]]] = {cidx: ({}, []) for cidx in cidxs}
     for cidx, step, rank, actor, ref, *data in events.select(
@@ -555,9 +557,12 @@ def _select_packs(
     return results, groups
 
 
-def _wide(batch: Batch) -> pl.DataFrame:
-    """One row per case, a Date column per `step#n|part` (counts and aggregates are expressions over these)."""
-    events = batch.events
+def _wide(batch: Batch, steps: set[str] | None = None) -> pl.DataFrame:
+    """One row per case, a Date column per `step#n|part` (counts and aggregates are expressions over these).
+
+    `steps`: only those steps' columns (the rules left to the shape engine read no others).
+    """
+    events = batch.events if steps is None else batch.events.filter(pl.col("step").is_in(sorted(steps)))
     long = pl.concat(
         [
             events.select("cidx", (pl.col("key") + "|" + part).alias("column"), pl.col(part).alias("value"))

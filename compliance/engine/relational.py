@@ -65,8 +65,6 @@ from compliance.rules.core import (
 )
 
 PARTS = ("date", "start", "end")
-# A JSON list of plain strings (no quotes or escapes inside): an item is in it exactly when its quoted text is.
-SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 POLICY_CODE = {"violated": VIOLATED, "unknown": UNKNOWN_CODE, "satisfied": SATISFIED, "not_applicable": NOT_APPLICABLE}
 
 
@@ -263,7 +261,7 @@ class Compiler:
             if subject is None:
                 return Node(UNKNOWN_VALUE, TRUE)  # no judged occurrence: does not apply, as grounding says
             cell = typed(self.values.column(Column("own", check.field)).expr)
-            listed = cell.text.str.contains(SIMPLE_LIST).fill_null(False)
+            listed = cell.listed
             found = [
                 listed & cell.text.str.contains(json.dumps(item, ensure_ascii=False), literal=True)
                 for item in check.items

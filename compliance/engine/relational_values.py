@@ -259,9 +259,12 @@ class Cell:
     plain: pl.Expr  # none of those, nor a date or JSON: text as written
     simple: pl.Expr  # a number with at most CELL_PLACES places and 20 digits, no exponent
     decimal: pl.Expr  # that number, exactly
+    listed: pl.Expr  # a JSON list of plain strings (no quotes or escapes inside)
 
 
-CELL_PARTS = ("text", "flag", "true", "number", "plain", "simple", "decimal")
+CELL_PARTS = ("text", "flag", "true", "number", "plain", "simple", "decimal", "listed")
+# In a simple list an item is present exactly when its quoted text is: no element can hide a quote.
+SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 
 
 def cell_columns(label: str) -> list[pl.Expr]:
@@ -279,7 +282,8 @@ def _parse(expr: pl.Expr) -> Cell:
     typed = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") | text.str.contains(r"^[\[{]")
     simple = text.str.contains(PLAIN_NUMBER)
     decimal = pl.when(simple).then(text.str.strip_prefix("+").cast(DECIMAL, strict=False))
-    return Cell(text, flag, lower == "true", number, ~flag & ~number & ~typed, simple, decimal)
+    listed = text.str.contains(SIMPLE_LIST).fill_null(False)
+    return Cell(text, flag, lower == "true", number, ~flag & ~number & ~typed, simple, decimal, listed)
 
 
 def typed(expr: pl.Expr) -> Cell:
