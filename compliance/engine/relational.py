@@ -444,6 +444,8 @@ class Plan:
         names = {n for e in compiled.case_level for n in e.meta.root_names()}
         for items in compiled.by_step.values():
             names.update(n for _num, key, code in items for e in (key, code) for n in e.meta.root_names())
+        for on_case, _subject, on_occurrence in compiled.outcomes.values():
+            names.update(n for e in (on_case, on_occurrence) if e is not None for n in e.meta.root_names())
         frame = case_frame(events, cases, facts, names, compiled.needs)
         found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
         own = sorted({c.label for c in compiled.needs if c.source == "own"})
@@ -516,7 +518,7 @@ def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str
     if context:
         rows = pl.concat([rows, frame.select(context)[rows["cidx"]]], how="horizontal")
     own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in present]
-    typed = [e for label in own for e in cell_columns(label)]
+    typed = [e for label in own for e in cell_columns(label, set(wanted))]
     return rows.with_columns(typed) if typed else rows
 
 
@@ -558,12 +560,17 @@ def case_frame(
         "grp": pl.Series("grp", [None] * size, dtype=pl.Int32).scatter(cases["cidx"], cases["grp"]),
     }
     if steps:
+        # Only the aggregates some rule reads; like Earliest/Latest, unknown when an occurrence lacks the part.
+        wanted = sorted({(part, which) for items in dated.values() for _n, part, which in items})
+        parts = sorted({part for part, _w in wanted})
         aggregates = [pl.len().cast(pl.UInt32).alias("n")]
-        for part in PARTS:
-            complete = pl.col(part).null_count() == 0
-            aggregates.append(pl.when(complete).then(pl.col(part).min()).alias(f"{part}|min"))
-            aggregates.append(pl.when(complete).then(pl.col(part).max()).alias(f"{part}|max"))
+        aggregates += [getattr(pl.col(part), which)().alias(f"{part}|{which}") for part, which in wanted]
+        aggregates += [pl.col(part).null_count().alias(f"{part}|nulls") for part in parts]
         grouped = events.filter(pl.col("step").is_in(steps)).group_by("step", "cidx").agg(aggregates)
+        grouped = grouped.with_columns(
+            pl.when(pl.col(f"{part}|nulls") == 0).then(pl.col(f"{part}|{which}")).alias(f"{part}|{which}")
+            for part, which in wanted
+        )
         per_step = grouped.partition_by("step", as_dict=True)
         for step in steps:
             rows = per_step.get((step,))
@@ -583,7 +590,7 @@ def case_frame(
     if _picks(needs):
         frame = frame.join(_data_of_occurrences(events, needs), on="cidx", how="left", maintain_order="left")
     labels = sorted(c.label for c in needs if c.source != "own")
-    return frame.with_columns(e for label in labels for e in cell_columns(label)) if labels else frame
+    return frame.with_columns(e for label in labels for e in cell_columns(label, names)) if labels else frame
 
 
 def _picks(needs: set[Column]) -> list[Column]:

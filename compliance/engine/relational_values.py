@@ -267,10 +267,14 @@ CELL_PARTS = ("text", "flag", "true", "number", "plain", "simple", "decimal", "l
 SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 
 
-def cell_columns(label: str) -> list[pl.Expr]:
-    """The typed views of a cell column, computed once per frame (rules read them many times)."""
+def cell_columns(label: str, wanted: set[str] | None = None) -> list[pl.Expr]:
+    """The typed views of a cell column (those in `wanted`, by column name), computed once per frame."""
     cell = _parse(pl.col(label))
-    return [getattr(cell, part).alias(f"{label}|{part}") for part in CELL_PARTS]
+    return [
+        getattr(cell, part).alias(f"{label}|{part}")
+        for part in CELL_PARTS
+        if wanted is None or f"{label}|{part}" in wanted
+    ]
 
 
 def _parse(expr: pl.Expr) -> Cell:
