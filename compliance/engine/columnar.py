@@ -59,11 +59,6 @@ class RowReader(DateReader):
         self.calendar = calendar
         self.dates = dates
 
-    def timeline(self) -> list[tuple[str, str | None, str | None]]:
-        keys = dict.fromkeys(key for key, _part in self.dates)
-        get = self.dates.get
-        return [(k, _iso(get((k, "date")) or get((k, "start"))), _iso(get((k, "end")))) for k in keys]
-
 
 @dataclasses.dataclass
 class Batch:
@@ -156,8 +151,15 @@ def _outcome(batch: Batch, cidx: int, result: CaseResult, reader: RowReader | No
     shown_any = reader is not None and any(f.status in SHOWN for f in result.findings)
     if shown_any and batch.timelines < MAX_TIMELINES:
         batch.timelines += 1
-        return CaseOutcome(result, first.year if first else None, reader.timeline())
+        return CaseOutcome(result, first.year if first else None, _timeline(batch, cidx))
     return CaseOutcome(result, first.year if first else None)
+
+
+def _timeline(batch: Batch, cidx: int) -> list[tuple[str, str | None, str | None]]:
+    """Every event of the case, in event order, for the report's timeline."""
+    start, end = batch.rows_of(cidx)
+    rows = batch.events.slice(start, end - start).select("key", "date", "start", "end").iter_rows()
+    return [(key, _iso(date or begin), _iso(until)) for key, date, begin, until in rows]
 
 
 def _iso(day: dt.date | None) -> str | None:
@@ -346,7 +348,7 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
     if compiled is not None:
         tasks.extend(_relational_tasks(compiled, groups, batch, book))
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
-    readers = _readers(batch, {t[0] for t in tasks}, calendar)
+    readers = _readers(batch, {t[0] for t in tasks}, calendar, {s for t in tasks for s in t[2].rule.steps})
     for cidx, order, ground, _representative in tasks:
         findings[cidx].append((order, _judged(ground, readers[cidx], settings.lang, names)))
     for cidx, result in results.items():
@@ -474,18 +476,25 @@ def _relational_tasks(
         shape = _grounded_from_values(compiled.plan.rules[number], compiled.groups[group][1], values[cidx], book)
         position = compiled.positions[(group, number)]
         tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
+    shapes: dict[tuple[int, int], tuple[_Shape, int]] = {}  # (rule, case) → its grounding and position
     for cidx, key, number, _code in found.iter_rows():
-        rule = compiled.plan.rules[number]
-        group = group_of[cidx]
-        procedure = compiled.groups[group][1]
-        if (number, cidx) in atoms:
-            shape = _BY_ATOMS.get(atoms[(number, cidx)])
-            if shape is None:
-                shape = _BY_ATOMS[atoms[(number, cidx)]] = _grounded_from_values(rule, procedure, values[cidx], book)
-        else:
-            shape = _grounded(rule, procedure, _info(rule), counts_of(rule, cidx), cidx, batch, book)
+        known = shapes.get((number, cidx))
+        if known is None:
+            rule = compiled.plan.rules[number]
+            group = group_of[cidx]
+            procedure = compiled.groups[group][1]
+            if (number, cidx) in atoms:
+                shape = _BY_ATOMS.get(atoms[(number, cidx)])
+                if shape is None:
+                    shape = _BY_ATOMS[atoms[(number, cidx)]] = _grounded_from_values(
+                        rule, procedure, values[cidx], book
+                    )
+            else:
+                shape = _grounded(rule, procedure, _info(rule), counts_of(rule, cidx), cidx, batch, book)
+            known = shapes[(number, cidx)] = (shape, compiled.positions[(group, number)])
+        shape, position = known
         slot = shape.slot(key)
-        tasks.append((cidx, (compiled.positions[(group, number)], slot), shape.grounds[slot], shape.case))
+        tasks.append((cidx, (position, slot), shape.grounds[slot], shape.case))
     return tasks
 
 
@@ -836,14 +845,15 @@ def _parse_value_key(text: str) -> tuple[dict[str, Any], list[Item]]:
     return facts, events
 
 
-def _readers(batch: Batch, cidxs: set[int], calendar: Calendar) -> dict[int, RowReader]:
+def _readers(batch: Batch, cidxs: set[int], calendar: Calendar, steps: set[str]) -> dict[int, RowReader]:
     """Date readers for the cases that need explanations, read from the events frame in one pass.
 
-    Only the dates an event has are stored; a reader answers None for the others, as DateReader does.
+    Only the dates of `steps` (those the explained rules read) and only those an event has are
+    stored; a reader answers None for the others, as DateReader does.
     """
     dates: dict[int, dict[tuple[str, str], dt.date | None]] = defaultdict(dict)
     if cidxs:
-        rows = batch.events.filter(pl.col("cidx").is_in(list(cidxs)))
+        rows = batch.events.filter(pl.col("cidx").is_in(list(cidxs)) & pl.col("step").is_in(sorted(steps)))
         columns = [rows[c].to_list() for c in ("cidx", "key", "date", "start", "end")]
         for cidx, key, date, start, end in zip(*columns, strict=True):
             found = dates[cidx]
