@@ -216,7 +216,7 @@ def _eval(node: ast.AST, scope: Scope) -> Any:  # noqa: C901 - one dispatch over
                 return left * right
             if isinstance(node.op, ast.Div):
                 return UNKNOWN if right == 0 else Fraction(left) / Fraction(right)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:  # Fraction('about 800') is a ValueError
             raise ExprError(f"cannot compute with {show(left)} and {show(right)}") from exc
     if isinstance(node, ast.BoolOp):
         values = [_eval(v, scope) for v in node.values]
