@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import csv
 import io
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -134,6 +135,9 @@ class CsvRange:
         return RawChunk(frame.select(self.names), self.plan, self.file, "line")
 
 
+_NOT_BLANK = re.compile(rb"\S")
+
+
 def csv_ranges(path: Path, case_index: int, target: int) -> Iterator[tuple[int, int, int]]:
     """(start, end, line of its first record) of consecutive ranges, each ending where a case ends."""
     with open(path, "rb") as handle:
@@ -143,7 +147,7 @@ def csv_ranges(path: Path, case_index: int, target: int) -> Iterator[tuple[int, 
             block = handle.read(target)
             data = pending + block
             cut = len(data) if not block else _case_cut(data, case_index)
-            if cut > 0 and data[:cut].strip():
+            if cut > 0 and _NOT_BLANK.search(data, 0, cut):  # (strip() would copy the whole range)
                 yield start, start + cut, record
                 record += data.count(b"\n", 0, cut)
             start, pending = start + max(cut, 0), data[max(cut, 0) :]
