@@ -74,6 +74,9 @@ def run_one(book: RuleBook, pack: Pack, rule: RuleSource, index: int, calendar: 
         findings = findings_for_test(book, pack, rule, index, calendar)
     except (InputError, NoPackError) as exc:
         return RuleTestResult(rule.id, test.name, False, f"case does not load: {exc}", location)
+    except Exception as exc:  # an engine failure is this test's failure; the other tests still run
+        return RuleTestResult(rule.id, test.name, False, f"judging the rule failed: {type(exc).__name__}: {exc}",
+                              location)  # fmt: skip
     worst = max((f.status for f in findings), key=lambda s: STATUS_ORDER[s], default="not_applicable")
     problems = []
     if worst != expect.status:

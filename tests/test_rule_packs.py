@@ -66,6 +66,19 @@ def test_rule_yaml_case(pack, rule, index):
     assert result.passed, f"{result.location}: {result.detail}"
 
 
+def test_a_rule_whose_evaluation_fails_is_a_failed_test_not_a_crash(monkeypatch):
+    from compliance import ruletest
+
+    def broken(core, case):
+        raise ValueError("Invalid literal for Fraction: '约120亩'")
+
+    monkeypatch.setattr(ruletest, "ground_rule", broken)
+    pack, rule = BOOK.packs[0], BOOK.packs[0].rules[0]
+    result = run_one(BOOK, pack, rule, 0, DEFAULT_CALENDAR)
+    assert not result.passed
+    assert result.detail == "judging the rule failed: ValueError: Invalid literal for Fraction: '约120亩'"
+
+
 def test_rule_files_live_in_their_pack_folder():
     for pack in BOOK.packs:
         for rule in pack.rules:
