@@ -1,13 +1,16 @@
 """The column-wise batch engine: every rule evaluated over a whole chunk of cases at once.
 
-1. Events become a frame E (one row per event, keyed `step#n` as the model numbers them)
-   and a wide frame W (one row per case; a column per event date, a column per step count).
-2. Cases are grouped by the packs in force and the procedure; for each rule, by *shape*
-   (columnar_shapes): one representative of each shape is grounded by the ordinary
-   grounding, and its ground findings — formulas over `step#n` dates — are evaluated as
-   Polars expressions over all cases of that shape (columnar_expr).
-3. Only findings that are shown (violated / unknown; everything with show_all) get the
-   direct evaluator's explanation (`judge`), with that case's own dates.
+1. Events become a frame (one row per event, keyed `step#n` as the model numbers them); cases
+   are grouped by the packs in force and the procedure.
+2. Rules the compiled plans cover (relational.py: all but those with `where:` conditions) are
+   judged for the whole chunk by one query per step. Each finding they flag gets a ground
+   finding — one grounding per shape of case (step counts; with value atoms, also the atoms'
+   outcomes) — and rows the plans punt on are grounded on the case's own values.
+3. The other rules (and every rule with `--all`) go to the *shape engine*: cases are grouped per
+   rule by shape (columnar_shapes), one representative per shape is grounded, and its ground
+   formulas are evaluated as Polars expressions over all cases of that shape (columnar_expr).
+4. Only findings that are shown (violated / unknown; everything with show_all) are explained,
+   by the direct evaluator's `judge` with that case's own dates.
 
 The per-case engine (`audit_case`) is the reference: tests check both agree finding for
 finding, on the samples and on generated cases.

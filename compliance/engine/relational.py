@@ -1,32 +1,34 @@
 """Core rules compiled to relational plans: one Polars query judges a rule on every case of a chunk.
 
 The shape engine (columnar.py) grounds one representative per rule and *shape* of case and
-evaluates its formulas column-wise; with many shapes that is many small queries. Most rules
-need no representative at all: their grounding depends only on which steps occur, so the
-grounding itself can be written as column expressions. This module does that for the
-*date fragment* of the core form (`supported`):
+evaluates its formulas column-wise; with many shapes that is many small queries. Grounding
+itself can be written as column expressions instead, and this module does so for nearly
+every rule (`supported`):
 
 - `DateAtom` over event dates (first or `@last` occurrence, the judged occurrence's own
-  date, calendar shifts, fixed dates), with its missing-subject / missing-term policies;
+  date, dates in step data, calendar shifts, fixed dates, yearly deadlines), with its
+  missing-subject / missing-term policies;
 - `ValueAtom` over facts, the judged occurrence's data, first/last occurrences' data and
-  step counts (relational_values.py: rows where floats might not give the exact answer are
-  *punted* to the shape engine, which evaluates them exactly);
+  step counts, and `ContainsAtom` lists (relational_values.py);
 - `ExistsAtom` without `where`, `ConstAtom`, `AllOf` / `AnyOf` / `NotOf`;
-- `IfThen` whose condition reads no dates, a `when` that reads no dates;
+- `IfThen` and `when` that read no dates (values and which steps occur);
 - `OrderCheck` chains.
 
-Each node becomes a pair of expressions, (value, not applicable), over two frames of a chunk:
-the *case frame* (one row per case: step counts, and each step's earliest and latest
-date/start/end, unknown when an occurrence lacks it, as grounding's Earliest/Latest are) and,
-for a rule judged per occurrence, the occurrences of its subject joined to it. Value is
-Kleene's three-valued logic (null = unknown), as the direct evaluator's and3/or3/not3; a part
-that does not apply drops out of an all/any exactly as `ground._ground` drops it.
+Each node becomes (value, not applicable, punt) expressions over two frames of a chunk: the
+*case frame* (one row per case: step counts, each step's earliest and latest date/start/end
+— unknown when an occurrence lacks it, as grounding's Earliest/Latest are — and the facts
+and data read) and, for a rule judged per occurrence, that step's occurrences beside it.
+Value is Kleene's three-valued logic (null = unknown), as the direct evaluator's
+and3/or3/not3; a part that does not apply drops out of an all/any exactly as `ground._ground`
+drops it. *Punt* marks rows where only exact evaluation can be sure (a cell of an unexpected
+kind, a tie that decimals cannot decide): the columnar engine grounds the rule on that case's
+own values and judges it with the direct evaluator.
 
 What comes out is a status code per finding (rule, case, finding key). Explanations are not
-built here: the findings that are shown are explained by the direct evaluator, from the same
-ground formulas every other engine reads (columnar.explain). Rules outside the fragment
-(dates in step data, `where:` conditions, `contains:`) stay with the shape engine. Tests check this engine
-against the per-case engine finding by finding, including every satisfied and not-applicable one.
+built here: the findings shown are explained by the direct evaluator from the same ground
+formulas every other engine reads. Rules with `where:` conditions stay with the shape engine.
+Tests check this engine against the per-case engine finding by finding, including every
+satisfied and not-applicable one (tests/test_relational.py).
 """
 
 from __future__ import annotations
@@ -335,7 +337,7 @@ def _compare(left: pl.Expr, op: str, right: pl.Expr) -> pl.Expr:
     }[op]
 
 
-PUNT = -1  # a finding only the exact evaluator may judge: the shape engine takes the rule for that case
+PUNT = -1  # a finding only the exact evaluator may judge: the rule is grounded on that case and judged directly
 
 
 def status(node: Node) -> pl.Expr:
@@ -361,8 +363,8 @@ WHEN_UNKNOWN_CODE = {"not_applicable": NOT_APPLICABLE, "unknown": UNKNOWN_CODE, 
 
 
 @dataclass
-class _Compiled:
-    """A plan's expressions: case-level codes, and per step the findings judged on its occurrences."""
+class Expressions:
+    """A plan's compiled expressions: case-level codes, and per step the findings judged on its occurrences."""
 
     case_level: list[pl.Expr]  # one code column per rule, named by its number
     by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]]  # step → (rule number, key, code) per finding kind
@@ -371,7 +373,7 @@ class _Compiled:
     outcomes: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = field(default_factory=dict)
 
 
-_COMPILED: dict[tuple, _Compiled] = {}
+_EXPRESSIONS: dict[tuple, Expressions] = {}
 
 
 @dataclass
@@ -384,7 +386,7 @@ class Plan:
     keep: tuple[int, ...]  # status codes to return (PUNT always is)
     atom_outcomes: pl.DataFrame | None = field(default=None, init=False)  # set by run: see _atom_outcomes
 
-    def compile(self) -> _Compiled:
+    def compile(self) -> Expressions:
         compiler = Compiler(self.shifts)
         case_level: list[pl.Expr] = []
         by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]] = {}
@@ -420,17 +422,17 @@ class Plan:
             if rule.subject is None and compiler.atoms:
                 outcomes_of_atoms[number] = (_letters(compiler.atoms), None, None)
             case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
-        return _Compiled(case_level, by_step, compiler.values.needs, outcomes_of_atoms)
+        return Expressions(case_level, by_step, compiler.values.needs, outcomes_of_atoms)
 
-    def compiled(self) -> _Compiled:
+    def compiled(self) -> Expressions:
         """The plan's expressions, built once per process for the same rules, groups and shift tables."""
         key = (tuple(id(r) for r in self.rules), tuple(map(tuple, self.applies)), id(self.shifts), self.shifts.low,
                self.shifts.high)  # fmt: skip
-        found = _COMPILED.get(key)
+        found = _EXPRESSIONS.get(key)
         if found is None:
-            if len(_COMPILED) > 64:
-                _COMPILED.clear()
-            found = _COMPILED[key] = self.compile()
+            if len(_EXPRESSIONS) > 64:
+                _EXPRESSIONS.clear()
+            found = _EXPRESSIONS[key] = self.compile()
         return found
 
     def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
@@ -480,7 +482,7 @@ class Plan:
         return result
 
     def _atom_outcomes(
-        self, compiled: _Compiled, frame: pl.DataFrame, occurrences: dict, found: pl.DataFrame
+        self, compiled: Expressions, frame: pl.DataFrame, occurrences: dict, found: pl.DataFrame
     ) -> pl.DataFrame:
         """(rule, cidx, atoms): for the findings of rules with value atoms, what every atom of the rule came to.
 

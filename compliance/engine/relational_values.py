@@ -8,8 +8,8 @@ caps — "at most 30 % of the agreed total" — are decided exactly, ties includ
 cannot hold exactly (2/3, a quotient) is *inexact*, and each compiled expression also yields a
 *punt* column: true where the answer might differ from the exact one (an inexact comparison
 within a hair of its bound, a divisor near zero, a cell that is not the plain number, flag or
-text the expression expects). Rows that punt are judged by the shape engine, which evaluates
-the expression exactly; every other row gets the same answer as the exact evaluator.
+text the expression expects). Rows that punt are judged by the direct evaluator, on the
+case's own values, exactly; every other row gets the same answer as the exact evaluator.
 
 Supported: facts.x, data.x (the judged occurrence's), first('s').data.x / last('s').data.x,
 count('s'), exists('s'), numbers and text constants, + - * /, comparisons (one operator),
