@@ -207,3 +207,23 @@ def test_odd_values_every_finding_same_status(tmp_path_factory, docs):
     _agree(path)
     direct = [o.result.to_json() for o in check([str(path)], engine="direct")]
     assert [o.result.to_json() for o in check([str(path)], engine="columnar")] == direct
+
+
+def test_only_the_carrying_waiver_vote_counts_when_compiled(tmp_path):
+    # `where:` keeps the votes that carry the waiver: a failed first vote, then a carrying one after the agreements.
+    doc = copy.deepcopy(next(d for d in DOCS if d["case"].startswith("JY") and any(
+        e["step"] == "villager_vote" and (e.get("data") or {}).get("motion") == "waive_retained_land"
+        for e in d["events"])))  # fmt: skip
+    vote = next(e for e in doc["events"] if e["step"] == "villager_vote")
+    failed = copy.deepcopy(vote)
+    failed["data"].update({"in_favour": 20})
+    late = copy.deepcopy(vote)
+    late["date"] = "2026-06-30"
+    doc["events"] = [failed if e is vote else e for e in doc["events"]] + [late]
+    path = tmp_path / "votes.csv"
+    write_csv(path, [doc])
+    found = {(key, s) for _c, rule, key, s in _agree(path) if rule == "jieyang.retained-land-waiver-vote"}
+    assert found and all(s != "punt" for _k, s in found)
+    shown = check([str(path)], engine="columnar")[0].result.findings
+    assert [f.to_json() for f in shown] == [f.to_json() for f in check([str(path)], engine="direct")[0].result.findings]
+    assert any(f.rule == "jieyang.retained-land-waiver-vote" and f.status == "violated" for f in shown)

@@ -2,7 +2,7 @@
 
 1. Events become a frame (one row per event, keyed `step#n` as the model numbers them); cases
    are grouped by the packs in force and the procedure.
-2. Rules the compiled plans cover (relational.py: all but those with `where:` conditions) are
+2. Rules the compiled plans cover (relational.py: all but one, see `relational.supported`) are
    judged for the whole chunk by one query per step. Each finding they flag gets a ground
    finding — one grounding per shape of case (step counts; with value atoms, also the atoms'
    outcomes) — and rows the plans punt on are grounded on the case's own values.

@@ -10,7 +10,9 @@ every rule (`supported`):
   missing-subject / missing-term policies;
 - `ValueAtom` over facts, the judged occurrence's data, first/last occurrences' data and
   step counts, and `ContainsAtom` lists (relational_values.py);
-- `ExistsAtom` without `where`, `ConstAtom`, `AllOf` / `AnyOf` / `NotOf`;
+- `ExistsAtom`, and `where:` conditions on the occurrences a reference or an `exists` counts
+  (evaluated per occurrence, summed up per case: `Where`);
+- `ConstAtom`, `AllOf` / `AnyOf` / `NotOf`;
 - `IfThen` and `when` that read no dates (values and which steps occur);
 - `OrderCheck` chains.
 
@@ -26,7 +28,8 @@ own values and judges it with the direct evaluator.
 
 What comes out is a status code per finding (rule, case, finding key). Explanations are not
 built here: the findings shown are explained by the direct evaluator from the same ground
-formulas every other engine reads. Rules with `where:` conditions stay with the shape engine.
+formulas every other engine reads. A rule whose expressions the value compiler cannot read
+(`'x' in data.list`) stays with the shape engine.
 Tests check this engine against the per-case engine finding by finding, including every
 satisfied and not-applicable one (tests/test_relational.py).
 """
@@ -65,6 +68,7 @@ from compliance.rules.core import (
     term_refs,
     walk,
 )
+from compliance.rules.expr import Expression
 
 PARTS = ("date", "start", "end")
 POLICY_CODE = {"violated": VIOLATED, "unknown": UNKNOWN_CODE, "satisfied": SATISFIED, "not_applicable": NOT_APPLICABLE}
@@ -89,8 +93,19 @@ def _plain(ref: Ref) -> bool:
 
 
 def _readable(ref: Ref) -> bool:
-    """A date the plans can read: an event's date/start/end, or a date in its data (no `where:`)."""
-    return ref.where is None and (ref.part in PARTS or (ref.part == "data" and ref.data_field is not None))
+    """A date the plans can read: an event's date/start/end (of the occurrences a `where:` keeps),
+    or a date in its data."""
+    if ref.where is not None:
+        return ref.part in PARTS and _where_supported(ref.step, ref.where)
+    return ref.part in PARTS or (ref.part == "data" and ref.data_field is not None)
+
+
+def _where_supported(step: str, where: Expression) -> bool:
+    try:
+        ValueCompiler(count_column).truth(where, step)
+    except Unsupported:
+        return False
+    return True
 
 
 def _in_fragment(check: Check, subject: str | None) -> bool:
@@ -102,7 +117,7 @@ def _in_fragment(check: Check, subject: str | None) -> bool:
             if isinstance(node.term, Yearly) and (node.term.month, node.term.day) == (2, 29):
                 return False  # a year without 29 February: left to the evaluator's own error handling
         elif isinstance(node, ExistsAtom):
-            if node.where is not None:
+            if node.where is not None and not _where_supported(node.step, node.where):
                 return False
         elif isinstance(node, IfThen):
             if not _date_free(node.cond, subject):
@@ -121,7 +136,9 @@ def _in_fragment(check: Check, subject: str | None) -> bool:
 def _date_free(check: Check, subject: str | None) -> bool:
     """Exists / value / const / all / any / not only: decided before any date is read."""
     for node in walk(check):
-        if (isinstance(node, ExistsAtom) and node.where is None) or isinstance(node, AllOf | AnyOf | NotOf | ConstAtom):
+        if isinstance(node, AllOf | AnyOf | NotOf | ConstAtom):
+            continue
+        if isinstance(node, ExistsAtom) and (node.where is None or _where_supported(node.step, node.where)):
             continue
         if isinstance(node, ValueAtom) and _value_supported(node, subject):
             continue
@@ -188,6 +205,54 @@ def _missing(step: str) -> pl.Expr:
     return pl.col(count_column(step)) == 0
 
 
+@dataclass(frozen=True)
+class Where:
+    """A `where:` condition on a step's occurrences, evaluated on each and summed up per case.
+
+    Case columns: how many occurrences qualify (`true`), are undecided (`unknown`) or need the
+    exact evaluator (`punt`); one letter per occurrence in event order (`letters`); and the
+    earliest/latest date/start/end of those that qualify (`date|min` …).
+    """
+
+    number: int
+    step: str
+    value: pl.Expr  # on the step's occurrence rows
+    punt: pl.Expr
+
+    def column(self, what: str) -> str:
+        return f"where{self.number}|{what}@{self.step}"
+
+    @property
+    def punts(self) -> pl.Expr:
+        return pl.col(self.column("punt")) > 0
+
+    def summary(self) -> list[pl.Expr]:
+        """Aggregations over a case's occurrence rows (grouped by case)."""
+        qualifies = ~self.punt & self.value.fill_null(False)
+        letters = (
+            pl.when(self.punt).then(pl.lit("p")).when(self.value.is_null()).then(pl.lit("u"))
+            .when(self.value).then(pl.lit("t")).otherwise(pl.lit("f"))
+        )  # fmt: skip
+        found = [
+            qualifies.sum().cast(pl.UInt32).alias(self.column("true")),
+            (~self.punt & self.value.is_null()).sum().cast(pl.UInt32).alias(self.column("unknown")),
+            self.punt.sum().cast(pl.UInt32).alias(self.column("punt")),
+            letters.str.join("").alias(self.column("letters")),
+        ]
+        for part in PARTS:
+            kept = pl.col(own_column(part)).filter(qualifies)
+            complete = kept.null_count() == 0
+            found.append(pl.when(complete).then(kept.min()).alias(self.column(f"{part}|min")))
+            found.append(pl.when(complete).then(kept.max()).alias(self.column(f"{part}|max")))
+        return found
+
+    def missing(self) -> list[pl.Expr]:
+        """The same columns for a case without the step."""
+        counts = [pl.lit(0, pl.UInt32).alias(self.column(w)) for w in ("true", "unknown", "punt")]
+        dates = [pl.lit(None, pl.Date).alias(self.column(f"{p}|{w}")) for p in PARTS for w in ("min", "max")]
+        return [*counts, pl.lit("").alias(self.column("letters")), *dates]
+
+
 @dataclass
 class Compiler:
     """Compiles checks against the case frame; `subject` is the step judged per occurrence, if any."""
@@ -195,6 +260,16 @@ class Compiler:
     shifts: ShiftTables
     values: ValueCompiler = field(default_factory=lambda: ValueCompiler(count_column))
     atoms: list[pl.Expr] = field(default_factory=list)  # each value atom's outcome, as a letter (see Plan.compile)
+    wheres: dict[tuple[str, str], Where] = field(default_factory=dict)  # (step, condition) → its case columns
+
+    def where(self, step: str, condition: Expression) -> Where:
+        """The occurrences of `step` that satisfy `condition`, as case columns (see `Where`)."""
+        found = self.wheres.get((step, condition.source))
+        if found is None:
+            value, punt = self.values.truth(condition, step)
+            found = self.wheres[(step, condition.source)] = Where(len(self.wheres), step, value, punt)
+        self.atoms.append(pl.col(found.column("letters")))  # which occurrences qualify shapes the grounding
+        return found
 
     def date(self, ref: Ref, subject: str | None) -> tuple[pl.Expr, pl.Expr | None, pl.Expr]:
         """The reference's date, when it is missing (None: it cannot be), and where only the evaluator may say."""
@@ -203,6 +278,10 @@ class Compiler:
             return self._data_date(ref, own)
         if own:
             return pl.col(own_column(ref.part)), None, FALSE
+        if ref.where is not None:  # only the occurrences whose data satisfy the condition count
+            kept = self.where(ref.step, ref.where)
+            which = "max" if ref.last else "min"
+            return pl.col(kept.column(f"{ref.part}|{which}")), pl.col(kept.column("true")) == 0, kept.punts
         return pl.col(aggregate_column(ref.step, ref.part, ref.last)), _missing(ref.step), FALSE
 
     def _datum(self, ref: Ref, own: bool) -> Cell:
@@ -274,7 +353,18 @@ class Compiler:
             punt = (cell.text.str.starts_with("[") & ~listed).fill_null(False)
             return Node(value, FALSE, punt)
         if isinstance(check, ExistsAtom):
-            return Node(pl.col(count_column(check.step)) > 0, FALSE)
+            if check.where is None:
+                return Node(pl.col(count_column(check.step)) > 0, FALSE)
+            # ground._ground: one occurrence that qualifies makes it true; else one undecided, unknown.
+            kept = self.where(check.step, check.where)
+            value = (
+                pl.when(pl.col(kept.column("true")) > 0)
+                .then(TRUE)
+                .when(pl.col(kept.column("unknown")) > 0)
+                .then(UNKNOWN_VALUE)
+                .otherwise(FALSE)
+            )
+            return Node(value, FALSE, kept.punts)
         if isinstance(check, ConstAtom):
             return Node(pl.lit(check.value), FALSE)
         if isinstance(check, ValueAtom):
@@ -371,6 +461,7 @@ class Expressions:
     needs: set[Column]
     # Rules with value atoms: what their atoms came to, on the case and on each judged occurrence.
     outcomes: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = field(default_factory=dict)
+    wheres: list[Where] = field(default_factory=list)
 
 
 _EXPRESSIONS: dict[tuple, Expressions] = {}
@@ -422,7 +513,8 @@ class Plan:
             if rule.subject is None and compiler.atoms:
                 outcomes_of_atoms[number] = (_letters(compiler.atoms), None, None)
             case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
-        return Expressions(case_level, by_step, compiler.values.needs, outcomes_of_atoms)
+        wheres = list(compiler.wheres.values())
+        return Expressions(case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres)
 
     def compiled(self) -> Expressions:
         """The plan's expressions, built once per process for the same rules, groups and shift tables."""
@@ -448,8 +540,9 @@ class Plan:
             names.update(n for _num, key, code in items for e in (key, code) for n in e.meta.root_names())
         for on_case, _subject, on_occurrence in compiled.outcomes.values():
             names.update(n for e in (on_case, on_occurrence) if e is not None for n in e.meta.root_names())
+        for kept in compiled.wheres:
+            names.update(n for e in (kept.value, kept.punt) for n in e.meta.root_names())
         frame = case_frame(events, cases, facts, names, compiled.needs)
-        found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
         own = sorted({c.label for c in compiled.needs if c.source == "own"})
         occurrences = events.select(
             "cidx",
@@ -458,6 +551,8 @@ class Plan:
             *[pl.col(p).alias(own_column(p)) for p in PARTS],
             *[pl.col(c) if c in events.columns else pl.lit(None, pl.Utf8).alias(c) for c in own],
         ).partition_by("step", as_dict=True)
+        frame = _with_wheres(frame, compiled.wheres, occurrences)
+        found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
         for step, items in compiled.by_step.items():
             rows = occurrences.get((step,))
             if rows is None:
@@ -511,6 +606,22 @@ class Plan:
             parts.append(case_text.select(pl.lit(number, pl.Int32).alias("rule"), "cidx", "atoms"))
         schema = {"rule": pl.Int32, "cidx": pl.Int32, "atoms": pl.Utf8}
         return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) -> pl.DataFrame:
+    """The case frame with each `where:` condition's case columns."""
+    for kept in wheres:
+        rows = occurrences.get((kept.step,))
+        if rows is None:
+            frame = frame.with_columns(kept.missing())
+            continue
+        wanted = sorted({n for e in (kept.value, kept.punt) for n in e.meta.root_names()})
+        rows = _with_case_columns(rows, frame, wanted)
+        summary = rows.group_by("cidx", maintain_order=True).agg(kept.summary())
+        fills = [pl.col(kept.column(w)).fill_null(0) for w in ("true", "unknown", "punt")]
+        fills.append(pl.col(kept.column("letters")).fill_null(""))  # a case without the step
+        frame = frame.join(summary, on="cidx", how="left", maintain_order="left").with_columns(fills)
+    return frame
 
 
 def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:

@@ -88,7 +88,7 @@ class ValueCompiler:
         if isinstance(node, ast.Attribute):
             return self._attribute(node, subject)
         if isinstance(node, ast.Call):
-            return self._call(node)
+            return self._call(node, subject)
         if isinstance(node, ast.UnaryOp):
             inner = self.node(node.operand, subject)
             if isinstance(node.op, ast.Not):
@@ -137,12 +137,24 @@ class ValueCompiler:
         self.needs.add(column)
         return Value("cell", pl.col(column.label))
 
-    def _call(self, node: ast.Call) -> Value:
+    def _call(self, node: ast.Call, subject: str | None) -> Value:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
         if name in ("count", "exists") and len(node.args) == 1:
             count = pl.col(self.count_column(_step_argument(node)))  # type: ignore[operator]
             return Value("num", count.cast(DECIMAL)) if name == "count" else Value("bool", count > 0)
+        if name == "year" and len(node.args) == 1:
+            return self._year(self.node(node.args[0], subject))
         raise Unsupported(f"function {name}")
+
+    def _year(self, value: Value) -> Value:
+        """year(d): the year of a date cell; any other cell (the evaluator reads its first four characters) punts."""
+        if value.kind != "cell":
+            raise Unsupported("year of a non-cell")
+        cell = _cell(value.expr)
+        date = cell.text.str.to_date("%Y-%m-%d", strict=False)
+        iso = cell.text.str.contains(r"^\d{4}-\d{2}-\d{2}$") & date.is_not_null()
+        year = pl.when(iso).then(cell.text.str.slice(0, 4).cast(pl.Int32, strict=False).cast(DECIMAL))
+        return Value("num", year, value.punt | (cell.text.is_not_null() & ~iso).fill_null(False), 0)
 
     def _compare(self, op: ast.cmpop, left: Value, right_node: ast.AST, subject: str | None) -> Value:
         if isinstance(op, ast.In | ast.NotIn):
