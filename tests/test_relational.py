@@ -151,7 +151,8 @@ def test_generated_cases_same_reports_with_shown_findings_only(tmp_path):
 ODD_NUMBERS = ["0", "1697.505", "1697.51", "30", "12345.67", "1e3", "+5", "-2", " 7 ", "about 800", "", "true",
                "1.0000001"]  # fmt: skip
 ODD_FLAGS = ["true", "false", "TRUE", "yes", "1", "", "0"]
-ODD_TEXTS = ["land", "monetary", "state", "collective", "区征收办", "属地街道办事处", "区土储中心", "", "1", "land "]
+ODD_TEXTS = ["land", "monetary", "state", "collective", "区征收办", "属地街道办事处", "区土储中心", "", "1", "land ",
+             "50%"]  # fmt: skip
 ODD_DATES = ["2024-03-01", "2024-02-30", "2024/3/1", "20240301", "", "2023-12-31"]
 ODD_YEARS = ["2024", "2025", "24", "2024.0", "", "next"]
 
@@ -190,7 +191,8 @@ def value_variants(draw) -> dict:
                 data[name] = draw(st.sampled_from([*ODD_NUMBERS, value]))
             elif isinstance(value, list) and value:
                 kept = draw(st.lists(st.sampled_from(value), unique=True))
-                data[name] = draw(st.sampled_from([kept, [*kept, 'say "yes"'], "not a list", "[1, 2]"]))
+                data[name] = draw(st.sampled_from([kept, [*kept, 'say "yes"'], "not a list", "[1, 2]", "50%",
+                                                   "营业执照 and 身份证复印件"]))  # fmt: skip
             elif isinstance(value, str):
                 data[name] = draw(st.sampled_from(ODD_TEXTS))
     doc["case"] = f"{doc['case']}-odd"
@@ -227,3 +229,22 @@ def test_only_the_carrying_waiver_vote_counts_when_compiled(tmp_path):
     shown = check([str(path)], engine="columnar")[0].result.findings
     assert [f.to_json() for f in shown] == [f.to_json() for f in check([str(path)], engine="direct")[0].result.findings]
     assert any(f.rule == "jieyang.retained-land-waiver-vote" and f.status == "violated" for f in shown)
+
+
+def test_a_document_list_is_searched_as_the_evaluator_searches_it(tmp_path):
+    # `'营业执照' in data.documents`: an item of a JSON list, a part of a plain text; "50%" is a number there.
+    base = next(d for d in DOCS if any("documents" in (e.get("data") or {}) for e in d["events"]))
+    docs = []
+    for n, documents in enumerate([["营业执照"], ["身份证复印件"], "营业执照复印件一份", "50%", '["营业执照\\u4e00"]']):
+        doc = copy.deepcopy(base)
+        doc["case"] = f"docs-{n}"
+        for event in doc["events"]:
+            if "documents" in (event.get("data") or {}):
+                event["data"]["documents"] = documents
+        docs.append(doc)
+    path = tmp_path / "documents.csv"
+    write_csv(path, docs)
+    found = {(c, s) for c, rule, _k, s in _agree(path) if rule == "taojiang.application-documents"}
+    assert ("docs-3", "punt") in found and ("docs-4", "punt") in found
+    direct = [o.result.to_json() for o in check([str(path)], engine="direct")]
+    assert [o.result.to_json() for o in check([str(path)], engine="columnar")] == direct

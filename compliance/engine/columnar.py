@@ -2,11 +2,11 @@
 
 1. Events become a frame (one row per event, keyed `step#n` as the model numbers them); cases
    are grouped by the packs in force and the procedure.
-2. Rules the compiled plans cover (relational.py: all but one, see `relational.supported`) are
-   judged for the whole chunk by one query per step. Each finding they flag gets a ground
+2. Rules the compiled plans cover (relational.py: every bundled rule, see `relational.supported`)
+   are judged for the whole chunk by one query per step. Each finding they flag gets a ground
    finding — one grounding per shape of case (step counts; with value atoms, also the atoms'
    outcomes) — and rows the plans punt on are grounded on the case's own values.
-3. The other rules (and every rule with `--all`) go to the *shape engine*: cases are grouped per
+3. Other rules (and every rule with `--all`) go to the *shape engine*: cases are grouped per
    rule by shape (columnar_shapes), one representative per shape is grounded, and its ground
    formulas are evaluated as Polars expressions over all cases of that shape (columnar_expr).
 4. Only findings that are shown (violated / unknown; everything with show_all) are explained,

@@ -29,7 +29,7 @@ own values and judges it with the direct evaluator.
 What comes out is a status code per finding (rule, case, finding key). Explanations are not
 built here: the findings shown are explained by the direct evaluator from the same ground
 formulas every other engine reads. A rule whose expressions the value compiler cannot read
-(`'x' in data.list`) stays with the shape engine.
+stays with the shape engine (none of the bundled rules).
 Tests check this engine against the per-case engine finding by finding, including every
 satisfied and not-applicable one (tests/test_relational.py).
 """

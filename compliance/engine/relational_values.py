@@ -19,6 +19,7 @@ count('s'), exists('s'), numbers and text constants, + - * /, comparisons (one o
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -36,6 +37,7 @@ CELL_PLACES = 5  # a cell with more places (or 20+ digits, or an exponent) goes 
 PLAIN_NUMBER = r"^[+-]?(\d{1,20}(\.\d{0,5})?|\.\d{1,5})$"
 INT_RE = r"^[+-]?\d+$"
 FLOAT_RE = r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$"
+DECIMAL_LIKE = r"^\s*[+-]?(\d[\d_]*)?(\.[\d_]*)?([eE][+-]?\d+)?\s*$"
 NO = pl.lit(False)
 HAIR = pl.lit(Decimal("0.000001"), DECIMAL)  # far above ten-place rounding, far below any real margin
 
@@ -51,6 +53,7 @@ class Value:
     punt: pl.Expr = NO
     places: int | None = 0  # decimal places a number needs at most; None: inexact (rounded to PLACES)
     constant: Fraction | None = None  # a number known when compiling
+    word: str | None = None  # a text constant
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,8 @@ class ValueCompiler:
     def _compare(self, op: ast.cmpop, left: Value, right_node: ast.AST, subject: str | None) -> Value:
         if isinstance(op, ast.In | ast.NotIn):
             if not isinstance(right_node, ast.List | ast.Tuple):
-                raise Unsupported("in a non-literal")
+                value, punt = _in_cell(left, self.node(right_node, subject))
+                return Value("bool", ~value if isinstance(op, ast.NotIn) else value, punt)
             texts = [_text_constant(e) for e in right_node.elts]
             value, punt = _text_in(left, texts)
             return Value("bool", ~value if isinstance(op, ast.NotIn) else value, punt)
@@ -242,7 +246,7 @@ def _constant(value: object) -> Value:
     if isinstance(value, int | float):
         return _num(exact(value))
     if isinstance(value, str):
-        return Value("text", pl.lit(_text_constant_value(value)))
+        return Value("text", pl.lit(_text_constant_value(value)), word=value)
     raise Unsupported(f"constant {value!r}")
 
 
@@ -362,6 +366,24 @@ def _text_equal(left: Value, right: Value) -> tuple[pl.Expr, pl.Expr]:
     value = pl.when(typed.text.is_null()).then(None).when(typed.plain).then(typed.text == constant.expr)
     unclear = (typed.text.is_not_null() & ~typed.plain & ~typed.flag & ~typed.number).fill_null(False)
     return value.otherwise(False), cell.punt | unclear
+
+
+def _in_cell(item: Value, container: Value) -> tuple[pl.Expr, pl.Expr]:
+    """'营业执照' in data.documents: an item of a list of plain strings, or a part of a text (Python's `in`);
+    a cell of any other kind is left to the exact evaluator."""
+    if item.word is None or container.kind != "cell" or '"' in item.word or "\\" in item.word:
+        raise Unsupported("in with a non-text item or a non-cell container")
+    cell = _cell(container.expr)
+    # The evaluator reads text that Decimal accepts ("50%", "1_000") as a number, and `in` a number fails.
+    decimal_like = cell.text.str.strip_chars_end("%").str.contains(DECIMAL_LIKE) & cell.text.str.contains(r"\d")
+    text = cell.plain & ~decimal_like.fill_null(False)
+    value = (
+        pl.when(cell.text.is_null()).then(None)
+        .when(cell.listed).then(cell.text.str.contains(json.dumps(item.word, ensure_ascii=False), literal=True))
+        .when(text).then(cell.text.str.contains(item.word, literal=True))
+    )  # fmt: skip
+    punt = (cell.text.is_not_null() & ~cell.listed & ~text).fill_null(False)
+    return value.otherwise(None), container.punt | punt
 
 
 def _text_in(value: Value, texts: list[str]) -> tuple[pl.Expr, pl.Expr]:
