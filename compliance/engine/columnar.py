@@ -28,7 +28,7 @@ from typing import Any
 import polars as pl
 
 from compliance.calendar import Calendar
-from compliance.engine import relational
+from compliance.engine import relational, relational_plan
 from compliance.engine.batch_worker import MAX_TIMELINES, SHOWN, CaseOutcome, Settings, check_documents, shown
 from compliance.engine.columnar_expr import (
     CODE_STATUS,
@@ -397,7 +397,7 @@ JUDGED_LIMIT = 100_000
 class _Compiled:
     """The chunk's rules of the date fragment, numbered, with where each sits in its group's rule list."""
 
-    plan: relational.Plan
+    plan: relational_plan.Plan
     numbers: dict[int, int]  # id(rule) → its number in the plan
     positions: dict[tuple[int, int], int]  # (group, number) → the rule's position in that group's list
     groups: dict[int, tuple[tuple[str, ...], str]]  # group number → (pack labels, procedure)
@@ -429,7 +429,7 @@ def _relational_plan(groups: dict[tuple, list[int]], book: RuleBook, shifts: Shi
                 applies.append([])
             applies[numbers[id(rule)]].append(group)
             positions[(group, numbers[id(rule)])] = position
-    plan = relational.Plan(rules, applies, shifts, SHOWN_CODES)
+    plan = relational_plan.Plan(rules, applies, shifts, SHOWN_CODES)
     return _Compiled(plan, numbers, positions, numbered)
 
 

@@ -1,0 +1,353 @@
+"""Running compiled rules on a chunk of cases: the frames they read and the queries that judge them.
+
+relational.py compiles each rule's core form into expressions; here a `Plan` builds the
+*case frame* (one row per case: step counts, each step's earliest/latest dates, the facts,
+first/last data and `where:` summaries the expressions read), puts each step's occurrences
+beside it, and runs one select per step. Out come the findings' status codes (rule, case,
+finding key), and for rules with value atoms what those atoms came to (for explanations).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from compliance.engine.columnar_expr import NOT_APPLICABLE, ShiftTables
+from compliance.engine.relational import (
+    FALSE,
+    PARTS,
+    POLICY_CODE,
+    PUNT,
+    UNKNOWN_CODE,
+    VIOLATED,
+    Compiler,
+    Node,
+    Where,
+    aggregate_column,
+    count_column,
+    missing_step,
+    own_column,
+    status,
+)
+from compliance.engine.relational_values import Column, cell_columns
+from compliance.rules.core import CoreRule, OrderCheck
+
+# --- plans ------------------------------------------------------------------------------------
+
+FINDING_SCHEMA = {"cidx": pl.Int32, "key": pl.Utf8, "rule": pl.Int32, "code": pl.Int8}
+WHEN_UNKNOWN_CODE = {"not_applicable": NOT_APPLICABLE, "unknown": UNKNOWN_CODE, "violated": VIOLATED}
+
+
+@dataclass
+class Expressions:
+    """A plan's compiled expressions: case-level codes, and per step the findings judged on its occurrences."""
+
+    case_level: list[pl.Expr]  # one code column per rule, named by its number
+    by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]]  # step → (rule number, key, code) per finding kind
+    needs: set[Column]
+    # Rules with value atoms: what their atoms came to, on the case and on each judged occurrence.
+    outcomes: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = field(default_factory=dict)
+    wheres: list[Where] = field(default_factory=list)
+
+
+_EXPRESSIONS: dict[tuple, Expressions] = {}
+
+
+@dataclass
+class Plan:
+    """The queries judging a list of rules on a chunk of cases."""
+
+    rules: list[CoreRule]
+    applies: list[list[int]]  # per rule: the case groups (`grp`) it applies to
+    shifts: ShiftTables
+    keep: tuple[int, ...]  # status codes to return (PUNT always is)
+    atom_outcomes: pl.DataFrame | None = field(default=None, init=False)  # set by run: see _atom_outcomes
+
+    def compile(self) -> Expressions:
+        compiler = Compiler(self.shifts)
+        case_level: list[pl.Expr] = []
+        by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]] = {}
+        outcomes_of_atoms: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = {}
+        for number, rule in enumerate(self.rules):
+            ours = pl.col("grp").is_in(self.applies[number])
+            compiler.atoms = []
+            guard = compiler.guard(rule)
+            undecided = ~guard.na & guard.value.is_null()
+            holds = ~guard.punt & ~guard.na & guard.value.fill_null(False)
+            applies = ours & holds
+            # Case-level findings: `when` fails or is unknown, the subject never occurs, an order with < 2 steps.
+            outcomes = [
+                (ours & guard.punt, pl.lit(PUNT, pl.Int8)),
+                (ours & (guard.na | ~guard.value.fill_null(True)), pl.lit(NOT_APPLICABLE, pl.Int8)),
+                (ours & undecided, pl.lit(WHEN_UNKNOWN_CODE[rule.when_unknown], pl.Int8)),
+            ]
+            if isinstance(rule.check, OrderCheck):
+                for step, key, code in _order_findings(rule.check, applies):
+                    by_step.setdefault(step, []).append((number, key, code))
+                outcomes.append((applies & _fewer_than_two(rule.check), pl.lit(NOT_APPLICABLE, pl.Int8)))
+            elif rule.subject is None:
+                outcomes.append((applies, status(compiler.check(rule.check, None))))
+            else:
+                code = pl.lit(POLICY_CODE[rule.missing_subject], pl.Int8)
+                outcomes.append((applies & missing_step(rule.subject), code))
+                on_case = compiler.atoms
+                compiler.atoms = []
+                found = status(compiler.check(rule.check, rule.subject))
+                by_step.setdefault(rule.subject, []).append((number, pl.col("key"), _coded(number, applies, found)))
+                if on_case or compiler.atoms:
+                    outcomes_of_atoms[number] = (_letters(on_case), rule.subject, _letters(compiler.atoms))
+            if rule.subject is None and compiler.atoms:
+                outcomes_of_atoms[number] = (_letters(compiler.atoms), None, None)
+            case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
+        wheres = list(compiler.wheres.values())
+        return Expressions(case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres)
+
+    def compiled(self) -> Expressions:
+        """The plan's expressions, built once per process for the same rules, groups and shift tables."""
+        key = (tuple(id(r) for r in self.rules), tuple(map(tuple, self.applies)), id(self.shifts), self.shifts.low,
+               self.shifts.high)  # fmt: skip
+        found = _EXPRESSIONS.get(key)
+        if found is None:
+            if len(_EXPRESSIONS) > 64:
+                _EXPRESSIONS.clear()
+            found = _EXPRESSIONS[key] = self.compile()
+        return found
+
+    def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
+        """Findings (cidx, key, rule number, code) of every case.
+
+        `cases`: cidx and grp (the case's group of packs and procedure); `events`: the chunk's
+        events (cidx seq step key date start end data.*); `facts`: cidx and facts.* columns,
+        one row per case in cidx order. Cases are numbered 0..n-1 (cidx), as the columnar engine numbers them.
+        """
+        compiled = self.compiled()
+        names = {n for e in compiled.case_level for n in e.meta.root_names()}
+        for items in compiled.by_step.values():
+            names.update(n for _num, key, code in items for e in (key, code) for n in e.meta.root_names())
+        for on_case, _subject, on_occurrence in compiled.outcomes.values():
+            names.update(n for e in (on_case, on_occurrence) if e is not None for n in e.meta.root_names())
+        for kept in compiled.wheres:
+            names.update(n for e in (kept.value, kept.punt) for n in e.meta.root_names())
+        frame = case_frame(events, cases, facts, names, compiled.needs)
+        own = sorted({c.label for c in compiled.needs if c.source == "own"})
+        occurrences = events.select(
+            "cidx",
+            "step",
+            "key",
+            *[pl.col(p).alias(own_column(p)) for p in PARTS],
+            *[pl.col(c) if c in events.columns else pl.lit(None, pl.Utf8).alias(c) for c in own],
+        ).partition_by("step", as_dict=True)
+        frame = _with_wheres(frame, compiled.wheres, occurrences)
+        found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
+        for step, items in compiled.by_step.items():
+            rows = occurrences.get((step,))
+            if rows is None:
+                continue
+            wanted = sorted({n for _num, key, code in items for e in (key, code) for n in e.meta.root_names()})
+            rows = _with_case_columns(rows, frame, wanted)
+            # Findings keyed by the occurrence itself (subject rules) come out of one select, unpivoted;
+            # order findings name the earlier step in their key and are taken one by one.
+            own_key = [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))]
+            other = [(n, key, code) for n, key, code in items if not key.meta.eq(pl.col("key"))]
+            if own_key:
+                found.append(_long(rows.select("cidx", "key", *[code.alias(str(n)) for n, code in own_key])))
+            for number, key, code in other:
+                found.append(
+                    rows.select("cidx", key.alias("key"), pl.lit(number, pl.Int32).alias("rule"), code.alias("code"))
+                    .drop_nulls("code")
+                )  # fmt: skip
+        result = pl.concat([f.select(*[pl.col(c).cast(t) for c, t in FINDING_SCHEMA.items()]) for f in found])
+        if len(self.keep) < 4:
+            result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
+        self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, result)
+        return result
+
+    def _atom_outcomes(
+        self, compiled: Expressions, frame: pl.DataFrame, occurrences: dict, found: pl.DataFrame
+    ) -> pl.DataFrame:
+        """(rule, cidx, atoms): for the findings of rules with value atoms, what every atom of the rule came to.
+
+        Two cases whose step counts and atom outcomes agree ground that rule the same way
+        (value atoms ground to constants): the columnar engine explains both from one grounding.
+        """
+        parts = []
+        for number, (on_case, subject, on_occurrence) in compiled.outcomes.items():
+            cidxs = found.filter(pl.col("rule") == number)["cidx"].unique()
+            if cidxs.is_empty():
+                continue
+            case_text = frame.select("cidx", (on_case if on_case is not None else pl.lit("")).alias("atoms"))
+            case_text = case_text.filter(pl.col("cidx").is_in(cidxs.implode()))
+            if subject is not None and on_occurrence is not None and (subject,) in occurrences:
+                rows = occurrences[(subject,)].filter(pl.col("cidx").is_in(cidxs.implode()))
+                wanted = sorted(set(on_occurrence.meta.root_names()))
+                rows = _with_case_columns(rows, frame, wanted)
+                per_case = (
+                    rows.select("cidx", on_occurrence.alias("a"))
+                    .group_by("cidx", maintain_order=True)
+                    .agg(pl.col("a").str.join(","))
+                )
+                case_text = case_text.join(per_case, on="cidx", how="left").select(
+                    "cidx", pl.concat_str([pl.col("atoms"), pl.col("a").fill_null("")], separator="|").alias("atoms")
+                )
+            parts.append(case_text.select(pl.lit(number, pl.Int32).alias("rule"), "cidx", "atoms"))
+        schema = {"rule": pl.Int32, "cidx": pl.Int32, "atoms": pl.Utf8}
+        return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) -> pl.DataFrame:
+    """The case frame with each `where:` condition's case columns."""
+    for kept in wheres:
+        rows = occurrences.get((kept.step,))
+        if rows is None:
+            frame = frame.with_columns(kept.missing())
+            continue
+        wanted = sorted({n for e in (kept.value, kept.punt) for n in e.meta.root_names()})
+        rows = _with_case_columns(rows, frame, wanted)
+        summary = rows.group_by("cidx", maintain_order=True).agg(kept.summary())
+        fills = [pl.col(kept.column(w)).fill_null(0) for w in ("true", "unknown", "punt")]
+        fills.append(pl.col(kept.column("letters")).fill_null(""))  # a case without the step
+        frame = frame.join(summary, on="cidx", how="left", maintain_order="left").with_columns(fills)
+    return frame
+
+
+def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
+    """Occurrence rows with the case-frame columns `wanted` beside them, and their own cells typed."""
+    available, present = set(frame.columns), set(rows.columns)
+    context = [n for n in wanted if n in available and n not in present]
+    if context:
+        rows = pl.concat([rows, frame.select(context)[rows["cidx"]]], how="horizontal")
+    own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in present]
+    typed = [e for label in own for e in cell_columns(label, set(wanted))]
+    return rows.with_columns(typed) if typed else rows
+
+
+def _letters(atoms: list[pl.Expr]) -> pl.Expr | None:
+    return pl.concat_str(atoms) if atoms else None
+
+
+def _long(wide: pl.DataFrame) -> pl.DataFrame:
+    return (
+        wide.unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
+        .drop_nulls("code")
+        .with_columns(pl.col("rule").cast(pl.Int32))
+    )
+
+
+_AGGREGATE = re.compile(r"^(date|start|end)\|(min|max)@(.+)$")
+
+
+def case_frame(
+    events: pl.DataFrame, cases: pl.DataFrame, facts: pl.DataFrame, names: set[str], needs: set[Column]
+) -> pl.DataFrame:
+    """One row per case, in cidx order: the columns `names` the compiled expressions read.
+
+    Step counts (`n@s`), each step's earliest/latest date/start/end (`date|min@s`; unknown —
+    null — when an occurrence lacks that part, as grounding's Earliest/Latest are), facts, and
+    first/last occurrences' data. Built by scattering per-step aggregates into full-length
+    columns: a pivot to every step would cost more than all the rules together.
+    """
+    size = facts.height
+    counted = sorted({n[2:] for n in names if n.startswith("n@")})
+    dated: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for name in names:
+        match = _AGGREGATE.match(name)
+        if match:
+            dated[match.group(3)].append((name, match.group(1), match.group(2)))
+    steps = sorted(set(counted) | set(dated))
+    columns: dict[str, pl.Series] = {
+        "cidx": pl.Series("cidx", range(size), dtype=pl.Int32),
+        "grp": pl.Series("grp", [None] * size, dtype=pl.Int32).scatter(cases["cidx"], cases["grp"]),
+    }
+    if steps:
+        # Only the aggregates some rule reads; like Earliest/Latest, unknown when an occurrence lacks the part.
+        wanted = sorted({(part, which) for items in dated.values() for _n, part, which in items})
+        parts = sorted({part for part, _w in wanted})
+        aggregates = [pl.len().cast(pl.UInt32).alias("n")]
+        aggregates += [getattr(pl.col(part), which)().alias(f"{part}|{which}") for part, which in wanted]
+        aggregates += [pl.col(part).null_count().alias(f"{part}|nulls") for part in parts]
+        grouped = events.filter(pl.col("step").is_in(steps)).group_by("step", "cidx").agg(aggregates)
+        grouped = grouped.with_columns(
+            pl.when(pl.col(f"{part}|nulls") == 0).then(pl.col(f"{part}|{which}")).alias(f"{part}|{which}")
+            for part, which in wanted
+        )
+        per_step = grouped.partition_by("step", as_dict=True)
+        for step in steps:
+            rows = per_step.get((step,))
+            index = rows["cidx"] if rows is not None else None
+            if step in counted:
+                series = pl.Series(count_column(step), [0] * size, dtype=pl.UInt32)
+                columns[count_column(step)] = series.scatter(index, rows["n"]) if rows is not None else series
+            for name, part, which in dated.get(step, []):
+                series = pl.Series(name, [None] * size, dtype=pl.Date)
+                columns[name] = series.scatter(index, rows[f"{part}|{which}"]) if rows is not None else series
+    frame = pl.DataFrame(columns)
+    fact_columns = sorted(c.label for c in needs if c.source == "facts")
+    if fact_columns:
+        frame = frame.with_columns(
+            facts[c].alias(c) if c in facts.columns else pl.lit(None, pl.Utf8).alias(c) for c in fact_columns
+        )
+    if _picks(needs):
+        frame = frame.join(_data_of_occurrences(events, needs), on="cidx", how="left", maintain_order="left")
+    labels = sorted(c.label for c in needs if c.source != "own")
+    return frame.with_columns(e for label in labels for e in cell_columns(label, names)) if labels else frame
+
+
+def _picks(needs: set[Column]) -> list[Column]:
+    return sorted((c for c in needs if c.source in ("first", "last")), key=lambda c: c.label)
+
+
+def _data_of_occurrences(events: pl.DataFrame, needs: set[Column]) -> pl.DataFrame:
+    """first('s').data.x / last('s').data.x per case: occurrences in date order, ties in event order."""
+    anchor = pl.coalesce("date", "start")
+    steps = sorted({c.step for c in _picks(needs)})
+    ordered = events.filter(pl.col("step").is_in(steps)).sort([pl.col("cidx"), anchor.is_null(), anchor, pl.col("seq")])
+    picked = []
+    for column in _picks(needs):
+        source = f"data.{column.name}"
+        value = pl.col(source) if source in events.columns else pl.lit(None, pl.Utf8)
+        of_step = value.filter(pl.col("step") == column.step)
+        picked.append((of_step.first() if column.source == "first" else of_step.last()).alias(column.label))
+    return ordered.group_by("cidx").agg(picked)
+
+
+def _coded(number: int, when: pl.Expr, code: pl.Expr) -> pl.Expr:
+    return pl.when(when).then(code).otherwise(None).cast(pl.Int8).alias(str(number))
+
+
+def _fewer_than_two(check: OrderCheck) -> pl.Expr:
+    present = [(pl.col(count_column(r.step)) > 0).cast(pl.Int32) for r in check.refs]
+    return pl.sum_horizontal(present) < 2
+
+
+def _order_findings(check: OrderCheck, applies: pl.Expr) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """Each occurrence of a present step against the earliest (or latest) of the nearest present step before it.
+
+    `ground._ground_order` pairs adjacent *present* steps; which step is adjacent differs from
+    case to case, so the earlier date is a chain of whens over the steps before, nearest first.
+    Returns (later step, finding key, code) per step after the first.
+    """
+    found = []
+    refs = check.refs
+    for i in range(1, len(refs)):
+        later = refs[i]
+        earlier_date: pl.Expr | None = None
+        earlier_step: pl.Expr | None = None
+        for earlier in reversed(refs[:i]):
+            present = pl.col(count_column(earlier.step)) > 0
+            date = pl.col(aggregate_column(earlier.step, earlier.part, earlier.last))
+            if earlier_date is None or earlier_step is None:
+                earlier_date = pl.when(present).then(date)
+                earlier_step = pl.when(present).then(pl.lit(earlier.step))
+            else:
+                earlier_date = earlier_date.when(present).then(date)
+                earlier_step = earlier_step.when(present).then(pl.lit(earlier.step))
+        assert earlier_date is not None and earlier_step is not None
+        has_earlier = pl.any_horizontal([pl.col(count_column(r.step)) > 0 for r in refs[:i]])
+        value = pl.col(own_column(later.part)) >= earlier_date.otherwise(None)
+        key = earlier_step.otherwise(None) + "#1<=" + pl.col("key")
+        code = pl.when(applies & has_earlier).then(status(Node(value, FALSE)))
+        found.append((later.step, key, code))
+    return found
