@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from compliance.engine.prospect import Prospect, SpanReader, Window, can_hold, h
 from compliance.findings import Finding
 from compliance.model import Case, Occurrence, case_from_mapping, load_case
 from compliance.planning.isolated import plan_plainly
-from compliance.rules.core import CoreRule
+from compliance.rules.core import CoreRule, ExistsAtom, NotOf, walk
 from compliance.rules.packs import RuleBook, load_rulebook
 
 BAD = ("violated", "unknown")
@@ -413,7 +413,8 @@ class Hook:
                 if window.latest is None:
                     continue
                 name = zh[window.step].zh if window.step in zh else window.step
-                message = _deadline_text(name, window, self.lang)
+                lifted = [zh[s].zh if s in zh and self.lang == "zh" else s for s in _lifted_by(window.rule)]
+                message = _deadline_text(name, window, self.lang, lifted)
                 result.append(
                     Deadline(
                         rule=window.rule.id,
@@ -480,14 +481,28 @@ def latest_date(case: Case) -> dt.date | None:
     return max(dates) if dates else None
 
 
-def _deadline_text(name: str, window: Window, lang: str) -> str:
-    """"听证会最迟2025-05-28", "现状调查最迟于2024-06-20结束"."""
+def _deadline_text(name: str, window: Window, lang: str, lifted_by: Sequence[str] = ()) -> str:
+    """"听证会最迟2025-05-28", "现状调查最迟于2024-06-20结束", "无需听证回执最迟2024-04-11（不早于2024-04-04；
+    如有听证申请则不适用）"."""
     if lang == "zh":
         verb = {"start": "开始", "end": "结束"}.get(window.part, "")
-        text = f"{name}最迟{'于' if verb else ''}{window.latest}{verb}"
-        return text + (f"（不早于{window.earliest}）" if window.earliest else "")
+        notes = [f"不早于{window.earliest}"] if window.earliest else []
+        notes += [f"如有{'或'.join(lifted_by)}则不适用"] if lifted_by else []
+        return f"{name}最迟{'于' if verb else ''}{window.latest}{verb}" + (f"（{'；'.join(notes)}）" if notes else "")
     verb = {"start": "must start by", "end": "must end by"}.get(window.part, "by")
-    return f"{window.step} {verb} {window.latest}" + (f" (not before {window.earliest})" if window.earliest else "")
+    notes = [f"not before {window.earliest}"] if window.earliest else []
+    notes += [f"lifted by {' or '.join(lifted_by)}"] if lifted_by else []
+    return f"{window.step} {verb} {window.latest}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _lifted_by(rule: CoreRule) -> list[str]:
+    """Steps whose occurrence would take the rule out of play (its `when` asks for their absence):
+    a deadline it announces holds only until one of them is recorded."""
+    found = []
+    for node in walk(rule.when):
+        if isinstance(node, NotOf) and isinstance(node.part, ExistsAtom) and node.part.where is None:
+            found.append(node.part.step)
+    return found
 
 
 _MISSING_STEP = re.compile(r"missing:(\w+)(?![.\w])")  # "missing:hearing", not "missing:x.data.y"

@@ -69,6 +69,16 @@ def test_a_hearing_request_starts_the_hearing_deadline():
     assert deadline.rule == "changan.hearing-window" and not deadline.overdue
 
 
+def test_the_no_hearing_receipt_deadline_says_a_hearing_request_lifts_it():
+    case = {"case": "T", "jurisdiction": "xian-changan", "procedure": "collective-expropriation", "events": []}
+    announcement = {"step": "compensation_announcement", "start": "2024-03-04", "end": "2024-04-03"}
+    messages = [d.message for d in check_step(case, announcement, plan=False).deadlines]
+    assert "无需听证回执最迟2024-04-11（不早于2024-04-04；如有听证申请则不适用）" in messages
+    assert "听证申请最迟2024-04-03（不早于2024-03-04）" in messages  # a deadline without a condition says none
+    english = [d.message for d in check_step(case, announcement, plan=False, lang="en").deadlines]
+    assert "no_hearing_receipt by 2024-04-11 (not before 2024-04-04; lifted by hearing_request)" in english
+
+
 def test_a_hearing_request_lifts_the_no_hearing_receipt_deadline():
     # The receipt is due within 5 working days of the announcement's end only while no hearing is requested.
     case = {"case": "T", "jurisdiction": "xian-changan", "procedure": "collective-expropriation", "events": [
