@@ -133,7 +133,7 @@ def compiled_findings(norm: Normalized, settings: Settings) -> list[tuple[str, s
     ids = batch.cases["case"].to_list()
     statuses = {**CODE_STATUS, relational.PUNT: "punt"}
     rules = compiled.plan.rules
-    found = compiled.plan.run(cases, batch.events, facts).iter_rows()
+    found = compiled.plan.run(cases, batch.events, facts).select("cidx", "key", "rule", "code").iter_rows()
     return sorted((ids[cidx], rules[number].id, key, statuses[code]) for cidx, key, number, code in found)
 
 
@@ -456,20 +456,14 @@ def _relational_tasks(
     found = compiled.plan.run(cases, batch.events, facts)
     punted = found.filter(pl.col("code") == relational.PUNT).select("rule", "cidx").unique()
     found = found.join(punted, on=["rule", "cidx"], how="anti")
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    flagged = batch.events.filter(pl.col("cidx").is_in(found["cidx"].unique().implode()))
-    for cidx, step, n in flagged.group_by("cidx", "step").len().iter_rows():
-        counts[cidx][step] = n
-
-    def counts_of(rule: CoreRule, cidx: int) -> tuple[int, ...]:
-        return tuple(counts[cidx].get(s, 0) for s in _info(rule).steps)
-
     if len(_BY_ATOMS) > GROUNDED_LIMIT:
         _BY_ATOMS.clear()
+    # Rules with value atoms: grounded once per (shape, atom outcomes), on a case that has them.
     atoms = {}
     for number, cidx, text in compiled.plan.atom_outcomes.iter_rows():
-        rule = compiled.plan.rules[number]
-        atoms[(number, cidx)] = (id(rule), compiled.groups[group_of[cidx]][1], counts_of(rule, cidx), text)
+        atoms[(number, cidx)] = (id(compiled.plan.rules[number]), compiled.groups[group_of[cidx]][1], text)
+    shape_of = {(number, cidx): shape for cidx, number, shape in found.select("cidx", "rule", "shape").iter_rows()}
+    atoms = {pair: (*key, shape_of.get(pair)) for pair, key in atoms.items()}
     need = set(punted.iter_rows()) | {pair for pair, key in atoms.items() if key not in _BY_ATOMS}
     steps = {s for number, _c in need for s in _info(compiled.plan.rules[number]).steps}
     values = _case_values(batch, sorted({cidx for _n, cidx in need}), steps) if need else {}
@@ -479,23 +473,24 @@ def _relational_tasks(
         shape = _grounded_from_values(compiled.plan.rules[number], compiled.groups[group][1], values[cidx], book)
         position = compiled.positions[(group, number)]
         tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
-    shapes: dict[tuple[int, int], tuple[_Shape, int]] = {}  # (rule, case) → its grounding and position
-    for cidx, key, number, _code in found.iter_rows():
-        known = shapes.get((number, cidx))
-        if known is None:
+    known: dict[tuple, tuple[_Shape, int]] = {}  # (rule, group, shape) → its grounding and position
+    for cidx, key, number, _code, shape_text in found.iter_rows():
+        group = group_of[cidx]
+        pair_key = atoms.get((number, cidx))
+        memo = (number, group, shape_text, pair_key)
+        entry = known.get(memo)
+        if entry is None:
             rule = compiled.plan.rules[number]
-            group = group_of[cidx]
             procedure = compiled.groups[group][1]
-            if (number, cidx) in atoms:
-                shape = _BY_ATOMS.get(atoms[(number, cidx)])
+            if pair_key is not None:
+                shape = _BY_ATOMS.get(pair_key)
                 if shape is None:
-                    shape = _BY_ATOMS[atoms[(number, cidx)]] = _grounded_from_values(
-                        rule, procedure, values[cidx], book
-                    )
+                    shape = _BY_ATOMS[pair_key] = _grounded_from_values(rule, procedure, values[cidx], book)
             else:
-                shape = _grounded(rule, procedure, _info(rule), counts_of(rule, cidx), cidx, batch, book)
-            known = shapes[(number, cidx)] = (shape, compiled.positions[(group, number)])
-        shape, position = known
+                counts = tuple(int(n) for n in shape_text.split(",")) if shape_text else ()
+                shape = _grounded(rule, procedure, _info(rule), counts, cidx, batch, book)
+            entry = known[memo] = (shape, compiled.positions[(group, number)])
+        shape, position = entry
         slot = shape.slot(key)
         tasks.append((cidx, (position, slot), shape.grounds[slot], shape.case))
     return tasks

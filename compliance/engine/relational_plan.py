@@ -117,7 +117,7 @@ class Plan:
         return found
 
     def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
-        """Findings (cidx, key, rule number, code) of every case.
+        """Findings (cidx, key, rule number, code, shape) of every case (`_with_shapes` for the shape).
 
         `cases`: cidx and grp (the case's group of packs and procedure); `events`: the chunk's
         events (cidx seq step key date start end data.*); `facts`: cidx and facts.* columns,
@@ -131,6 +131,7 @@ class Plan:
             names.update(n for e in (on_case, on_occurrence) if e is not None for n in e.meta.root_names())
         for kept in compiled.wheres:
             names.update(n for e in (kept.value, kept.punt) for n in e.meta.root_names())
+        names.update(count_column(s) for rule in self.rules for s in rule.steps)  # every rule's shape
         frame = case_frame(events, cases, facts, names, compiled.needs)
         own = sorted({c.label for c in compiled.needs if c.source == "own"})
         occurrences = events.select(
@@ -163,7 +164,7 @@ class Plan:
         if len(self.keep) < 4:
             result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
         self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, result)
-        return result
+        return _with_shapes(result, frame, self.rules)
 
     def _atom_outcomes(
         self, compiled: Expressions, frame: pl.DataFrame, occurrences: dict, found: pl.DataFrame
@@ -195,6 +196,20 @@ class Plan:
             parts.append(case_text.select(pl.lit(number, pl.Int32).alias("rule"), "cidx", "atoms"))
         schema = {"rule": pl.Int32, "cidx": pl.Int32, "atoms": pl.Utf8}
         return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _with_shapes(found: pl.DataFrame, frame: pl.DataFrame, rules: list[CoreRule]) -> pl.DataFrame:
+    """Each finding with its case's *shape* for its rule: how often each step the rule reads occurs
+    ("1,0,2"), which is what grounding the rule depends on when it reads no values."""
+    parts = []
+    for (number,), rows in found.partition_by("rule", as_dict=True).items():
+        counts = [pl.col(count_column(s)).cast(pl.Utf8) for s in sorted(rules[number].steps)]
+        if not counts:  # a rule that reads no step (facts alone): one shape
+            parts.append(rows.with_columns(pl.lit("").alias("shape")))
+            continue
+        shape = frame.select(pl.concat_str(counts, separator=",")).to_series()
+        parts.append(rows.with_columns(shape.gather(rows["cidx"]).alias("shape")))
+    return pl.concat(parts) if parts else found.with_columns(pl.lit(None, pl.Utf8).alias("shape"))
 
 
 def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) -> pl.DataFrame:
