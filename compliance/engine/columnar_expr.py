@@ -16,7 +16,7 @@ from functools import reduce
 import polars as pl
 
 from compliance.calendar import Calendar
-from compliance.engine.evaluate import shift
+from compliance.engine.evaluate import OPS, shift
 from compliance.engine.ground import (
     And,
     Compare,
@@ -203,14 +203,7 @@ class ExprBuilder:
             value = None if formula.value is UNKNOWN else bool(formula.value)
             return pl.lit(value, pl.Boolean)
         if isinstance(formula, Compare):
-            left, right = self.date(formula.left), self.date(formula.right)
-            return {
-                "<": left < right,
-                "<=": left <= right,
-                "==": left == right,
-                ">=": left >= right,
-                ">": left > right,
-            }[formula.op]
+            return OPS[formula.op](self.date(formula.left), self.date(formula.right))
         if isinstance(formula, And):
             return reduce(lambda a, b: a & b, [self.truth(p) for p in formula.parts])
         if isinstance(formula, Or):

@@ -45,6 +45,7 @@ import polars as pl
 
 from compliance.engine.columnar_expr import NOT_APPLICABLE, SATISFIED, UNKNOWN_CODE, VIOLATED, ShiftTables
 from compliance.engine.columnar_shapes import rule_info
+from compliance.engine.evaluate import OPS
 from compliance.engine.relational_values import Cell, Column, Unsupported, ValueCompiler, typed
 from compliance.rules.core import (
     AllOf,
@@ -95,13 +96,14 @@ def _readable(ref: Ref) -> bool:
     """A date the plans can read: an event's date/start/end (of the occurrences a `where:` keeps),
     or a date in its data."""
     if ref.where is not None:
-        return ref.part in PARTS and _where_supported(ref.step, ref.where)
+        return ref.part in PARTS and _compiles(ref.where, ref.step)
     return ref.part in PARTS or (ref.part == "data" and ref.data_field is not None)
 
 
-def _where_supported(step: str, where: Expression) -> bool:
+def _compiles(expression: Expression, subject: str | None) -> bool:
+    """Whether the value compiler reads the expression (a `value:` atom, or a `where:` on the subject's occurrences)."""
     try:
-        ValueCompiler(count_column).truth(where, step)
+        ValueCompiler(count_column).truth(expression, subject)
     except Unsupported:
         return False
     return True
@@ -116,13 +118,13 @@ def _in_fragment(check: Check, subject: str | None) -> bool:
             if isinstance(node.term, Yearly) and (node.term.month, node.term.day) == (2, 29):
                 return False  # a year without 29 February: left to the evaluator's own error handling
         elif isinstance(node, ExistsAtom):
-            if node.where is not None and not _where_supported(node.step, node.where):
+            if node.where is not None and not _compiles(node.where, node.step):
                 return False
         elif isinstance(node, IfThen):
             if not _date_free(node.cond, subject):
                 return False
         elif isinstance(node, ValueAtom):
-            if not _value_supported(node, subject):
+            if not _compiles(node.expr, subject):
                 return False
         elif isinstance(node, ContainsAtom):
             if any('"' in item or "\\" in item for item in node.items):
@@ -137,18 +139,10 @@ def _date_free(check: Check, subject: str | None) -> bool:
     for node in walk(check):
         if isinstance(node, AllOf | AnyOf | NotOf | ConstAtom):
             continue
-        if isinstance(node, ExistsAtom) and (node.where is None or _where_supported(node.step, node.where)):
+        if isinstance(node, ExistsAtom) and (node.where is None or _compiles(node.where, node.step)):
             continue
-        if isinstance(node, ValueAtom) and _value_supported(node, subject):
+        if isinstance(node, ValueAtom) and _compiles(node.expr, subject):
             continue
-        return False
-    return True
-
-
-def _value_supported(atom: ValueAtom, subject: str | None) -> bool:
-    try:
-        ValueCompiler(count_column).truth(atom.expr, subject)
-    except Unsupported:
         return False
     return True
 
@@ -328,7 +322,7 @@ class Compiler:
         if isinstance(check, DateAtom):
             left, left_missing, left_punt = self.date(check.subject, subject)
             right, right_missing, right_punt = self.term(check.term, subject)
-            node = Node(_compare(left, check.op, right), FALSE)
+            node = Node(OPS[check.op](left, right), FALSE)
             if right_missing is not None:
                 node = _choose(right_missing, _policy(check.missing_term), node)
             if left_missing is not None:
@@ -414,16 +408,6 @@ class Compiler:
         if rule.when is None:
             return Node(TRUE, FALSE)
         return self.check(rule.when, None)
-
-
-def _compare(left: pl.Expr, op: str, right: pl.Expr) -> pl.Expr:
-    return {
-        "<": left < right,
-        "<=": left <= right,
-        "==": left == right,
-        ">=": left >= right,
-        ">": left > right,
-    }[op]
 
 
 PUNT = -1  # a finding only the exact evaluator may judge: the rule is grounded on that case and judged directly

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import json
+import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -39,6 +40,8 @@ INT_RE = r"^[+-]?\d+$"
 FLOAT_RE = r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$"
 DECIMAL_LIKE = r"^\s*[+-]?(\d[\d_]*)?(\.[\d_]*)?([eE][+-]?\d+)?\s*$"
 NO = pl.lit(False)
+COMPARISONS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+               ast.Gt: operator.gt, ast.GtE: operator.ge}  # fmt: skip
 HAIR = pl.lit(Decimal("0.000001"), DECIMAL)  # far above ten-place rounding, far below any real margin
 
 
@@ -176,18 +179,10 @@ class ValueCompiler:
                 (lv, lp), (rv, rp) = _flag(left), _flag(right)
                 value = lv == rv
                 return Value("bool", ~value if isinstance(op, ast.NotEq) else value, lp | rp)
-        ops = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-        if type(op) not in ops:
+        if type(op) not in COMPARISONS:
             raise Unsupported(type(op).__name__)
         a, b = _number(left), _number(right)
-        value = {
-            "==": a.expr == b.expr,
-            "!=": a.expr != b.expr,
-            "<": a.expr < b.expr,
-            "<=": a.expr <= b.expr,
-            ">": a.expr > b.expr,
-            ">=": a.expr >= b.expr,
-        }[ops[type(op)]]
+        value = COMPARISONS[type(op)](a.expr, b.expr)
         punt = a.punt | b.punt
         if a.places is None or b.places is None:
             punt = punt | ((a.expr - b.expr).abs() <= HAIR).fill_null(False)
