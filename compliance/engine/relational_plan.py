@@ -51,6 +51,21 @@ class Expressions:
     # Rules with value atoms: what their atoms came to, on the case and on each judged occurrence.
     outcomes: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = field(default_factory=dict)
     wheres: list[Where] = field(default_factory=list)
+    # Derived once, read every chunk: the case-frame columns the expressions name (with every
+    # rule's step counts, its shape) and, per step, the columns its occurrence rows need.
+    names: set[str] = field(default_factory=set)
+    wanted: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.names = {n for e in self.case_level for n in e.meta.root_names()}
+        for step, items in self.by_step.items():
+            read = {n for _number, key, code in items for e in (key, code) for n in e.meta.root_names()}
+            self.wanted[step] = sorted(read)
+            self.names.update(self.wanted[step])
+        for on_case, _subject, on_occurrence in self.outcomes.values():
+            self.names.update(n for e in (on_case, on_occurrence) if e is not None for n in e.meta.root_names())
+        for kept in self.wheres:
+            self.names.update(n for e in (kept.value, kept.punt) for n in e.meta.root_names())
 
 
 _EXPRESSIONS: dict[tuple, Expressions] = {}
@@ -103,7 +118,9 @@ class Plan:
                 outcomes_of_atoms[number] = (_letters(compiler.atoms), None, None)
             case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
         wheres = list(compiler.wheres.values())
-        return Expressions(case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres)
+        found = Expressions(case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres)
+        found.names.update(count_column(s) for rule in self.rules for s in rule.steps)  # every rule's shape
+        return found
 
     def compiled(self) -> Expressions:
         """The plan's expressions, built once per process for the same rules, groups and shift tables."""
@@ -124,15 +141,7 @@ class Plan:
         one row per case in cidx order. Cases are numbered 0..n-1 (cidx), as the columnar engine numbers them.
         """
         compiled = self.compiled()
-        names = {n for e in compiled.case_level for n in e.meta.root_names()}
-        for items in compiled.by_step.values():
-            names.update(n for _num, key, code in items for e in (key, code) for n in e.meta.root_names())
-        for on_case, _subject, on_occurrence in compiled.outcomes.values():
-            names.update(n for e in (on_case, on_occurrence) if e is not None for n in e.meta.root_names())
-        for kept in compiled.wheres:
-            names.update(n for e in (kept.value, kept.punt) for n in e.meta.root_names())
-        names.update(count_column(s) for rule in self.rules for s in rule.steps)  # every rule's shape
-        frame = case_frame(events, cases, facts, names, compiled.needs)
+        frame = case_frame(events, cases, facts, compiled.names, compiled.needs)
         own = sorted({c.label for c in compiled.needs if c.source == "own"})
         occurrences = events.select(
             "cidx",
@@ -147,8 +156,7 @@ class Plan:
             rows = occurrences.get((step,))
             if rows is None:
                 continue
-            wanted = sorted({n for _num, key, code in items for e in (key, code) for n in e.meta.root_names()})
-            rows = _with_case_columns(rows, frame, wanted)
+            rows = _with_case_columns(rows, frame, compiled.wanted[step])
             # Findings keyed by the occurrence itself (subject rules) come out of one select, unpivoted;
             # order findings name the earlier step in their key and are taken one by one.
             own_key = [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))]
