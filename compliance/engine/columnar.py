@@ -86,8 +86,7 @@ class Batch:
 
 def check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> list[CaseOutcome]:
     book = settings.book()
-    frame = parsed_dates(ordered(norm.frame))
-    flagged = flagged_cases(frame, book.vocabulary)
+    frame, flagged = _screened(norm, book)
     results: dict[str, CaseOutcome] = {}
     if len(flagged):
         # The model decides these: an exact error, or (rarely) a case it accepts after all.
@@ -105,6 +104,21 @@ def check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> l
     return [results[case] for case in order if case in results]
 
 
+def _screened(norm: Normalized, book: RuleBook) -> tuple[pl.DataFrame, pl.Series]:
+    """The rows with parsed dates, and the cases the model must look at (columnar_validate)."""
+    frame = parsed_dates(ordered(norm.frame))
+    return frame, flagged_cases(frame, book.vocabulary)
+
+
+def _shift_tables(batch: Batch, calendar: Calendar) -> ShiftTables:
+    """The calendar's shift tables, covering every date of the chunk."""
+    shifts = _SHIFTS.setdefault(id(calendar), ShiftTables(calendar))
+    span = date_range_of(batch.events, ["date", "start", "end"])
+    if span:
+        shifts.cover(*span)
+    return shifts
+
+
 def compiled_findings(norm: Normalized, settings: Settings) -> list[tuple[str, str, str, str]]:
     """Every finding the compiled plans decide, satisfied and not applicable included: (case, rule, key, status).
 
@@ -112,28 +126,20 @@ def compiled_findings(norm: Normalized, settings: Settings) -> list[tuple[str, s
     against the per-case engine finding by finding; cases the model must look at are left out.
     """
     book = settings.book()
-    frame = parsed_dates(ordered(norm.frame))
-    good = frame.filter(~pl.col("case").is_in(flagged_cases(frame, book.vocabulary).implode()))
+    frame, flagged = _screened(norm, book)
+    good = frame.filter(~pl.col("case").is_in(flagged.implode()))
     if not good.height:
         return []
     batch = _batch_from_rows(good)
     calendar = settings.calendar()
-    shifts = _SHIFTS.setdefault(id(calendar), ShiftTables(calendar))
-    span = date_range_of(batch.events, ["date", "start", "end"])
-    if span:
-        shifts.cover(*span)
+    shifts = _shift_tables(batch, calendar)
     _results, groups = _select_packs(batch.cases, book, settings.lang)
     compiled = _relational_plan(groups, book, shifts, values=True)
     compiled.plan.keep = tuple(CODE_STATUS)
-    group_of = compiled.group_of(groups)
-    cases = pl.DataFrame(
-        {"cidx": list(group_of), "grp": list(group_of.values())}, schema={"cidx": pl.Int32, "grp": pl.Int32}
-    )
-    facts = batch.cases.select("cidx", *[c for c in batch.cases.columns if c.startswith("facts.")])
     ids = batch.cases["case"].to_list()
     statuses = {**CODE_STATUS, relational.PUNT: "punt"}
     rules = compiled.plan.rules
-    found = compiled.plan.run(cases, batch.events, facts).select("cidx", "key", "rule", "code").iter_rows()
+    found = compiled.run(compiled.group_of(groups), batch).select("cidx", "key", "rule", "code").iter_rows()
     return sorted((ids[cidx], rules[number].id, key, statuses[code]) for cidx, key, number, code in found)
 
 
@@ -319,10 +325,7 @@ _INFO: dict[int, RuleInfo] = {}
 def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int, CaseResult], dict[int, RowReader]]:
     """Every case's result, and the date readers of the cases that have findings to show."""
     calendar = settings.calendar()
-    shifts = _SHIFTS.setdefault(id(calendar), ShiftTables(calendar))
-    span = date_range_of(batch.events, ["date", "start", "end"])
-    if span:
-        shifts.cover(*span)
+    shifts = _shift_tables(batch, calendar)
     results, groups = _select_packs(batch.cases, book, settings.lang)
     names = {s.id: (s.zh if settings.lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
     tasks: list[tuple[int, tuple, GroundFinding, Case]] = []
@@ -406,6 +409,14 @@ class _Compiled:
         """Each case's group number."""
         return {cidx: _GROUP_NUMBERS[key] for key, cidxs in groups.items() for cidx in cidxs}
 
+    def run(self, group_of: dict[int, int], batch: Batch) -> pl.DataFrame:
+        """The plan's findings on the chunk's cases (those with packs in force: `group_of`)."""
+        cases = pl.DataFrame(
+            {"cidx": list(group_of), "grp": list(group_of.values())}, schema={"cidx": pl.Int32, "grp": pl.Int32}
+        )
+        facts = batch.cases.select("cidx", *[c for c in batch.cases.columns if c.startswith("facts.")])
+        return self.plan.run(cases, batch.events, facts)
+
 
 _SUPPORTED: dict[tuple[int, bool], bool] = {}
 # Groups are numbered once per process, so that chunk after chunk makes the same plan (compiled once).
@@ -449,11 +460,7 @@ def _relational_tasks(
     group_of = compiled.group_of(groups)
     if not compiled.plan.rules or not group_of:
         return []
-    cases = pl.DataFrame(
-        {"cidx": list(group_of), "grp": list(group_of.values())}, schema={"cidx": pl.Int32, "grp": pl.Int32}
-    )
-    facts = batch.cases.select("cidx", *[c for c in batch.cases.columns if c.startswith("facts.")])
-    found = compiled.plan.run(cases, batch.events, facts)
+    found = compiled.run(group_of, batch)
     punted = found.filter(pl.col("code") == relational.PUNT).select("rule", "cidx").unique()
     found = found.join(punted, on=["rule", "cidx"], how="anti")
     if len(_BY_ATOMS) > GROUNDED_LIMIT:
