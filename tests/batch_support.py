@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from compliance.cli import main
 from compliance.engine.batch_worker import CaseOutcome, Settings, check_chunk
 from compliance.importers import iter_chunks
+from compliance.importers.export import write_csv
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.sourcefile import load_file
 
@@ -31,6 +32,15 @@ def check(
 ) -> list[CaseOutcome]:
     settings = Settings(engine=engine, show_all=show_all, mapping=mapping)
     return [o for chunk in iter_chunks(specs, mapping) for o in check_chunk(chunk, settings)]
+
+
+def numbered_log(directory: Path, docs: list[dict]) -> Path:
+    """A CSV event log of the cases, each case id made unique by its place in the list."""
+    for i, doc in enumerate(docs):
+        doc["case"] = f"{doc['case']}{i}"
+    path = directory / "cases.csv"
+    write_csv(path, docs)
+    return path
 
 
 def run_cli(*args: str):

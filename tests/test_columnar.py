@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from compliance.engine.batch_worker import CaseOutcome, Settings, check_chunk
 from compliance.importers import CaseFilesChunk
 from compliance.importers.export import write_csv
-from tests.batch_support import check, sample_documents, sample_paths
+from tests.batch_support import check, numbered_log, sample_documents, sample_paths
 
 DOCS = sample_documents()
 
@@ -80,10 +80,7 @@ def variants(draw) -> dict:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(variants(), min_size=1, max_size=6))
 def test_generated_cases_same_findings(tmp_path_factory, docs):
-    for i, doc in enumerate(docs):
-        doc["case"] = f"{doc['case']}{i}"
-    path = tmp_path_factory.mktemp("gen") / "cases.csv"
-    write_csv(path, docs)
+    path = numbered_log(tmp_path_factory.mktemp("gen"), docs)
     direct = _json(check([str(path)], engine="direct", show_all=True))
     columnar = _json(check([str(path)], engine="columnar", show_all=True))
     assert columnar == direct

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from compliance.engine import relational
 from compliance.engine.batch_worker import Settings
 from compliance.engine.columnar import compiled_findings
+from compliance.findings import CaseResult
 from compliance.importers import FailedSource, iter_chunks
 from compliance.importers.export import write_csv
 from compliance.importers.normalize import normalize
-from tests.batch_support import check, sample_documents
+from tests.batch_support import check, numbered_log, sample_documents
 from tests.test_columnar import variants
 
 DOCS = sample_documents()
@@ -56,6 +57,13 @@ def _agree(path) -> list[tuple[str, str, str, str]]:
         if rule in judged_rules and any(c == case for c, *_ in compiled) and (case, rule) not in punted:
             assert (case, rule, key) in compiled_keys, (case, rule, key)
     return compiled
+
+
+def _same_reports(path) -> list[CaseResult]:
+    """The batch results with only shown findings (the compiled plans' use), equal to the per-case engine's."""
+    columnar = [o.result for o in check([str(path)], engine="columnar")]
+    assert [r.to_json() for r in columnar] == [o.result.to_json() for o in check([str(path)], engine="direct")]
+    return columnar
 
 
 def test_most_rules_are_compiled():
@@ -98,10 +106,9 @@ def test_a_two_thirds_tie_goes_to_the_exact_evaluator(tmp_path):
     write_csv(path, [doc])
     found = {(key, s) for _c, rule, key, s in _agree(path) if rule == "jieyang.committee-quorum"}
     assert ("committee_meeting#1", "punt") in found
-    shown = check([str(path)], engine="columnar")[0].result.findings
+    shown = _same_reports(path)[0].findings
     quorum = [(f.key, f.status) for f in shown if f.rule == "jieyang.committee-quorum"]
     assert quorum == [(f"committee_meeting#{len(meetings)}", "violated")]
-    assert [f.to_json() for f in shown] == [f.to_json() for f in check([str(path)], engine="direct")[0].result.findings]
 
 
 def test_text_where_a_number_is_expected_goes_to_the_exact_evaluator(tmp_path):
@@ -111,19 +118,13 @@ def test_text_where_a_number_is_expected_goes_to_the_exact_evaluator(tmp_path):
     write_csv(path, [doc])
     found = {s for _c, rule, _k, s in _agree(path) if rule == "changzhou.relocation-subsidy-cap"}
     assert found == {"punt"}
-    direct = check([str(path)], engine="direct")[0].result.findings
-    columnar = check([str(path)], engine="columnar")[0].result.findings
-    assert [f.to_json() for f in columnar] == [f.to_json() for f in direct]
+    _same_reports(path)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(variants(), min_size=1, max_size=6))
 def test_generated_cases_every_finding_same_status(tmp_path_factory, docs):
-    for i, doc in enumerate(docs):
-        doc["case"] = f"{doc['case']}{i}"
-    path = tmp_path_factory.mktemp("gen") / "cases.csv"
-    write_csv(path, docs)
-    _agree(path)
+    _agree(numbered_log(tmp_path_factory.mktemp("gen"), docs))
 
 
 def test_generated_cases_same_reports_with_shown_findings_only(tmp_path):
@@ -140,10 +141,8 @@ def test_generated_cases_same_reports_with_shown_findings_only(tmp_path):
         docs.append(doc)
     path = tmp_path / "cases.csv"
     write_csv(path, docs)
-    direct = [o.result.to_json() for o in check([str(path)], engine="direct")]
-    columnar = [o.result.to_json() for o in check([str(path)], engine="columnar")]
-    assert columnar == direct
-    assert sum(1 for c in direct for f in c["findings"] if f["status"] == "violated") > 20
+    reports = _same_reports(path)
+    assert sum(1 for c in reports for f in c.findings if f.status == "violated") > 20
 
 
 
@@ -202,13 +201,9 @@ def value_variants(draw) -> dict:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(value_variants(), min_size=1, max_size=5))
 def test_odd_values_every_finding_same_status(tmp_path_factory, docs):
-    for i, doc in enumerate(docs):
-        doc["case"] = f"{doc['case']}{i}"
-    path = tmp_path_factory.mktemp("odd") / "cases.csv"
-    write_csv(path, docs)
+    path = numbered_log(tmp_path_factory.mktemp("odd"), docs)
     _agree(path)
-    direct = [o.result.to_json() for o in check([str(path)], engine="direct")]
-    assert [o.result.to_json() for o in check([str(path)], engine="columnar")] == direct
+    _same_reports(path)
 
 
 def test_only_the_carrying_waiver_vote_counts_when_compiled(tmp_path):
@@ -226,8 +221,7 @@ def test_only_the_carrying_waiver_vote_counts_when_compiled(tmp_path):
     write_csv(path, [doc])
     found = {(key, s) for _c, rule, key, s in _agree(path) if rule == "jieyang.retained-land-waiver-vote"}
     assert found and all(s != "punt" for _k, s in found)
-    shown = check([str(path)], engine="columnar")[0].result.findings
-    assert [f.to_json() for f in shown] == [f.to_json() for f in check([str(path)], engine="direct")[0].result.findings]
+    shown = _same_reports(path)[0].findings
     assert any(f.rule == "jieyang.retained-land-waiver-vote" and f.status == "violated" for f in shown)
 
 
@@ -246,5 +240,4 @@ def test_a_document_list_is_searched_as_the_evaluator_searches_it(tmp_path):
     write_csv(path, docs)
     found = {(c, s) for c, rule, _k, s in _agree(path) if rule == "taojiang.application-documents"}
     assert ("docs-3", "punt") in found and ("docs-4", "punt") in found
-    direct = [o.result.to_json() for o in check([str(path)], engine="direct")]
-    assert [o.result.to_json() for o in check([str(path)], engine="columnar")] == direct
+    _same_reports(path)
