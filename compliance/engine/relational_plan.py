@@ -183,10 +183,11 @@ class Plan:
         (value atoms ground to constants): the columnar engine explains both from one grounding.
         """
         parts = []
+        by_rule = found.partition_by("rule", as_dict=True)
         for number, (on_case, subject, on_occurrence) in compiled.outcomes.items():
-            cidxs = found.filter(pl.col("rule") == number)["cidx"].unique()
-            if cidxs.is_empty():
+            if (number,) not in by_rule:
                 continue
+            cidxs = by_rule[(number,)]["cidx"].unique()
             case_text = frame.select("cidx", (on_case if on_case is not None else pl.lit("")).alias("atoms"))
             case_text = case_text.filter(pl.col("cidx").is_in(cidxs.implode()))
             if subject is not None and on_occurrence is not None and (subject,) in occurrences:
