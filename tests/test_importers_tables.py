@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 from openpyxl import Workbook
 
+from compliance.importers.documents import ordered
 from compliance.importers.mapping import EMPTY, load_mapping
 from compliance.importers.normalize import LINE
 from compliance.importers.tables import CsvSource, csv_ranges
@@ -141,6 +142,16 @@ def test_rows_of_a_case_need_not_be_adjacent(tmp_path):
     outcomes = {o.result.case: o for o in check([str(path)])}
     assert set(outcomes) == {"CA-X1", "CA-X2"}
     assert _hearing_window(outcomes["CA-X1"]) == "violated"
+
+
+def test_rows_are_grouped_by_case_in_order_of_first_appearance():
+    frame = pl.DataFrame({"case": ["B", "A", "B", "A"], "seq": [0, 1, 2, 3]})
+    assert ordered(frame).rows() == [("B", 0), ("B", 2), ("A", 1), ("A", 3)]
+
+
+def test_rows_already_grouped_keep_their_order():
+    frame = pl.DataFrame({"case": ["B", "B", "A"], "seq": [0, 1, 2]})
+    assert ordered(frame).rows() == [("B", 0), ("B", 1), ("A", 2)]
 
 
 def _day(text: str) -> dt.datetime | None:

@@ -47,7 +47,7 @@ from compliance.findings import STATUS_ORDER, CaseResult, Finding
 from compliance.importers.cells import cell_text, parse_cell
 from compliance.importers.documents import ordered
 from compliance.importers.normalize import Normalized, RawChunk
-from compliance.model import Case
+from compliance.model import Case, Occurrence
 from compliance.rules.core import CoreRule
 from compliance.rules.packs import NoPackError, Pack, RuleBook
 
@@ -98,9 +98,9 @@ def check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> l
     if good.height:
         batch = _batch_from_rows(good)
         ids = batch.cases["case"].to_list()
-        found, readers = evaluate(batch, book, settings)
+        found = evaluate(batch, book, settings)
         for cidx, result in found.items():
-            results[ids[cidx]] = _outcome(batch, cidx, result, readers.get(cidx))
+            results[ids[cidx]] = _outcome(batch, cidx, result)
     return [results[case] for case in order if case in results]
 
 
@@ -148,16 +148,16 @@ def check_cases(cases: list[Case], settings: Settings) -> list[CaseOutcome]:
     if not cases:
         return []
     batch = _batch_from_cases(cases)
-    found, readers = evaluate(batch, settings.book(), settings)
-    return [_outcome(batch, i, found[i], readers.get(i)) for i in range(len(cases))]
+    found = evaluate(batch, settings.book(), settings)
+    return [_outcome(batch, i, found[i]) for i in range(len(cases))]
 
 
-def _outcome(batch: Batch, cidx: int, result: CaseResult, reader: RowReader | None) -> CaseOutcome:
+def _outcome(batch: Batch, cidx: int, result: CaseResult) -> CaseOutcome:
     if result.error is not None:
         return CaseOutcome(result)
     first = batch.first_dates[cidx]
     # Reports draw the timelines of the first MAX_TIMELINES cases with findings; a chunk never needs more.
-    shown_any = reader is not None and any(f.status in SHOWN for f in result.findings)
+    shown_any = any(f.status in SHOWN for f in result.findings)
     if shown_any and batch.timelines < MAX_TIMELINES:
         batch.timelines += 1
         return CaseOutcome(result, first.year if first else None, _timeline(batch, cidx))
@@ -275,22 +275,26 @@ def _ranks(case: Case) -> dict[str, int]:
 
 def _number(events: pl.DataFrame) -> pl.DataFrame:
     """`key`: step#n in event order, as the model numbers occurrences (rows sorted by case, then order)."""
-    return events.with_columns(
-        (pl.col("step") + "#" + (pl.col("seq").cum_count().over("cidx", "step")).cast(pl.Utf8)).alias("key")
-    )
+    numbers = _place_in_step(events, []) + 1
+    return events.with_columns((pl.col("step") + "#" + numbers.cast(pl.Utf8)).alias("key"))
 
 
 def _ranked(events: pl.DataFrame) -> pl.DataFrame:
     """`rank`: each occurrence's place among its step's occurrences by date, as grounding orders them."""
     anchor = pl.coalesce("date", "start")
-    return events.with_columns(
-        pl.struct(anchor.is_null().alias("a"), anchor.alias("b"), pl.col("seq").alias("c"))
-        .rank("ordinal")
-        .over("cidx", "step")
-        .sub(1)
-        .cast(pl.Int64)
-        .alias("rank")
-    )
+    return events.with_columns(_place_in_step(events, [anchor.is_null(), anchor, pl.col("seq")]).alias("rank"))
+
+
+def _place_in_step(events: pl.DataFrame, by: list[pl.Expr]) -> pl.Series:
+    """Each row's place (from 0) among its case's rows of the same step, ordered by `by`, ties in row order."""
+    # A window over (case, step) costs ~4x this sort: nearly every such group holds one row.
+    order = [e.alias(f"by{i}") for i, e in enumerate(by)]
+    code = pl.col("step").cast(pl.Categorical).to_physical().alias("code")
+    keyed = events.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "cidx", code, *order)
+    runs = keyed.sort(["cidx", "code", *[f"by{i}" for i in range(len(by))], "row"])
+    first = pl.col("cidx").ne_missing(pl.col("cidx").shift(1)) | pl.col("code").ne_missing(pl.col("code").shift(1))
+    start = pl.when(first).then(pl.int_range(pl.len(), dtype=pl.Int64)).forward_fill()
+    return runs.select("row", (pl.int_range(pl.len(), dtype=pl.Int64) - start).alias("place")).sort("row")["place"]
 
 
 def _row_index(events: pl.DataFrame, cases: int) -> Callable[[int], tuple[int, int]]:
@@ -322,8 +326,8 @@ GROUNDED_LIMIT = 20_000
 _INFO: dict[int, RuleInfo] = {}
 
 
-def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int, CaseResult], dict[int, RowReader]]:
-    """Every case's result, and the date readers of the cases that have findings to show."""
+def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> dict[int, CaseResult]:
+    """Every case's result."""
     calendar = settings.calendar()
     shifts = _shift_tables(batch, calendar)
     results, groups = _select_packs(batch.cases, book, settings.lang)
@@ -354,9 +358,12 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
     if compiled is not None:
         tasks.extend(_relational_tasks(compiled, groups, batch, book))
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
-    readers = _readers(batch, {t[0] for t in tasks}, calendar, {s for t in tasks for s in t[2].rule.steps})
+    # Only findings that read dates need the case's dates; the others explain the same way in every case.
+    dated = [(cidx, ground) for cidx, _order, ground, _r in tasks if _leaves(ground)]
+    readers = _readers(batch, {cidx for cidx, _g in dated}, calendar, {s for _c, g in dated for s in g.rule.steps})
+    undated = RowReader({}, calendar)
     for cidx, order, ground, _representative in tasks:
-        findings[cidx].append((order, _judged(ground, readers[cidx], settings.lang, names)))
+        findings[cidx].append((order, _judged(ground, readers.get(cidx, undated), settings.lang, names)))
     for cidx, result in results.items():
         if result.error is None:
             listed = sorted(
@@ -364,7 +371,7 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> tuple[dict[int
             )
             result.findings = [f for _, f in listed]
             shown(result, settings.show_all)
-    return results, readers
+    return results
 
 
 # Explanations already made: the same ground finding read with the same dates explains the same way.
@@ -374,14 +381,8 @@ _LEAVES: dict[int, tuple[GroundFinding, list[tuple[str, str]]]] = {}
 
 def _judged(ground: GroundFinding, reader: RowReader, lang: str, names: dict[str, str]) -> Finding:
     """`judge` of the ground finding with the case's dates, remembered by the dates it reads."""
-    known = _LEAVES.get(id(ground))
-    if known is None or known[0] is not ground:
-        leaves = [(e.key, e.part) for e in event_dates(ground.formula, ground.guard)]
-        if ground.subject is not None:
-            leaves += [(ground.subject.key, part) for part in ("date", "start", "end")]
-        known = _LEAVES[id(ground)] = (ground, leaves)
     dates = reader.dates
-    key = (id(ground), id(reader.calendar), lang, tuple(dates.get(leaf) for leaf in known[1]))
+    key = (id(ground), id(reader.calendar), lang, tuple(dates.get(leaf) for leaf in _leaves(ground)))
     cached = _JUDGED.get(key)
     if cached is not None and cached[0] is ground and cached[1] is reader.calendar:
         return cached[2]
@@ -394,6 +395,17 @@ def _judged(ground: GroundFinding, reader: RowReader, lang: str, names: dict[str
 
 
 JUDGED_LIMIT = 100_000
+
+
+def _leaves(ground: GroundFinding) -> list[tuple[str, str]]:
+    """The (occurrence key, part) dates explaining the ground finding reads: its formula's and its subject's."""
+    known = _LEAVES.get(id(ground))
+    if known is None or known[0] is not ground:
+        leaves = [(e.key, e.part) for e in event_dates(ground.formula, ground.guard)]
+        if ground.subject is not None:
+            leaves += [(ground.subject.key, part) for part in ("date", "start", "end")]
+        known = _LEAVES[id(ground)] = (ground, leaves)
+    return known[1]
 
 
 @dataclasses.dataclass
@@ -471,9 +483,19 @@ def _relational_tasks(
         atoms[(number, cidx)] = (id(compiled.plan.rules[number]), compiled.groups[group_of[cidx]][1], text)
     shape_of = {(number, cidx): shape for cidx, number, shape in found.select("cidx", "rule", "shape").iter_rows()}
     atoms = {pair: (*key, shape_of.get(pair)) for pair, key in atoms.items()}
-    need = set(punted.iter_rows()) | {pair for pair, key in atoms.items() if key not in _BY_ATOMS}
-    steps = {s for number, _c in need for s in _info(compiled.plan.rules[number]).steps}
-    values = _case_values(batch, sorted({cidx for _n, cidx in need}), steps) if need else {}
+    # One case per new (rule, procedure, atom outcomes, shape) is enough to ground it: its values are read.
+    new: dict[tuple, tuple[int, int]] = {}
+    for pair, key in atoms.items():
+        if key not in _BY_ATOMS:
+            new.setdefault(key, pair)
+    need = set(punted.iter_rows()) | set(new.values())
+    infos = [_info(compiled.plan.rules[number]) for number in {number for number, _c in need}]
+    steps = {s for info in infos for s in info.steps}
+    fields = None if any(i.data_fields is None for i in infos) else {f for i in infos for f in i.data_fields or ()}
+    values = _case_values(batch, sorted({cidx for _n, cidx in need}), steps, fields) if need else {}
+    for key, (number, cidx) in new.items():
+        procedure = compiled.groups[group_of[cidx]][1]
+        _BY_ATOMS[key] = _grounded_from_values(compiled.plan.rules[number], procedure, values[cidx], book)
     tasks = []
     for number, cidx in punted.iter_rows():
         group = group_of[cidx]
@@ -490,9 +512,7 @@ def _relational_tasks(
             rule = compiled.plan.rules[number]
             procedure = compiled.groups[group][1]
             if pair_key is not None:
-                shape = _BY_ATOMS.get(pair_key)
-                if shape is None:
-                    shape = _BY_ATOMS[pair_key] = _grounded_from_values(rule, procedure, values[cidx], book)
+                shape = _BY_ATOMS[pair_key]
             else:
                 counts = tuple(int(n) for n in shape_text.split(",")) if shape_text else ()
                 shape = _grounded(rule, procedure, _info(rule), counts, cidx, batch, book)
@@ -518,26 +538,45 @@ def _grounded_from_values(rule: CoreRule, procedure: str, values: tuple[dict, li
     return _Shape(case, ground_rule(rule, case))
 
 
-def _case_values(batch: Batch, cidxs: list[int], steps: set[str]) -> dict[int, tuple[dict[str, Any], list[Item]]]:
+def _case_values(
+    batch: Batch, cidxs: list[int], steps: set[str], fields: set[str] | None = None
+) -> dict[int, tuple[dict[str, Any], list[Item]]]:
     """Facts and events of `steps` (step, rank by date, data, actor, ref) of some cases, typed as a case file
-    types them: what grounding a rule on those steps reads."""
+    types them: what grounding a rule on those steps reads (`fields`: the step data it reads; None: any)."""
     if batch.payload is not None:
         return {cidx: batch.payload(cidx) for cidx in cidxs}
     chosen = pl.Series(cidxs, dtype=pl.Int32).implode()
     events = _ranked(batch.events.filter(pl.col("cidx").is_in(chosen) & pl.col("step").is_in(sorted(steps))))
-    data_cols = [c for c in events.columns if c.startswith("data.")]
+    data_cols = [c for c in events.columns if c.startswith("data.") and (fields is None or c[5:] in fields)]
     found: dict[int, tuple[dict[str, Any], list[Item]]] = {cidx: ({}, []) for cidx in cidxs}
+    typed = _typed_cells()
+    names = [c[5:] for c in data_cols]
     for cidx, step, rank, actor, ref, *data in events.select(
         "cidx", "step", "rank", "actor", "ref", *data_cols
     ).iter_rows():
-        fields = {name[5:]: parse_cell(value) for name, value in zip(data_cols, data, strict=True) if value is not None}
-        found[cidx][1].append((step, rank, {k: v for k, v in fields.items() if v is not None}, actor, ref))
+        cells = {name: typed(value) for name, value in zip(names, data, strict=True) if value is not None}
+        found[cidx][1].append((step, rank, {k: v for k, v in cells.items() if v is not None}, actor, ref))
     fact_cols = [c for c in batch.cases.columns if c.startswith("facts.")]
     cases = batch.cases.filter(pl.col("cidx").is_in(chosen)).select("cidx", *fact_cols)
     for cidx, *facts in cases.iter_rows():
         parsed = {name[6:]: parse_cell(value) for name, value in zip(fact_cols, facts, strict=True)}
         found[cidx][0].update({k: v for k, v in parsed.items() if v is not None})
     return found
+
+
+def _typed_cells() -> Callable[[str], Any]:
+    """`parse_cell`, remembering scalar results: a chunk's cells repeat the same few flags, numbers and dates."""
+    known: dict[str, Any] = {}
+
+    def typed(text: str) -> Any:
+        if text in known:
+            return known[text]
+        value = parse_cell(text)
+        if not isinstance(value, list | dict):  # a list or map is handed out fresh: its reader may change it
+            known[text] = value
+        return value
+
+    return typed
 
 
 def _pack_by_label(book: RuleBook, label: str) -> Pack:
@@ -874,13 +913,18 @@ def _for_case(ground: GroundFinding, reader: RowReader) -> GroundFinding:
     subject = ground.subject
     if subject is None:
         return ground
-    real = dataclasses.replace(
-        subject,
-        date=reader.dates.get((subject.key, "date")),
-        start=reader.dates.get((subject.key, "start")),
-        end=reader.dates.get((subject.key, "end")),
+    # Copied field by field: `dataclasses.replace` re-runs __init__ and cost more than judging the finding.
+    dates = reader.dates
+    real = object.__new__(Occurrence)
+    real.__dict__.update(  # Occurrence is frozen: a fresh copy is filled in, never changed after
+        subject.__dict__,
+        date=dates.get((subject.key, "date")),
+        start=dates.get((subject.key, "start")),
+        end=dates.get((subject.key, "end")),
     )
-    return dataclasses.replace(ground, subject=real)
+    found = object.__new__(GroundFinding)
+    found.__dict__.update(ground.__dict__, subject=real)
+    return found
 
 
 __all__ = ["CODE_STATUS", "check_cases", "check_normalized", "compiled_findings", "evaluate"]
