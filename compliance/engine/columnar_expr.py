@@ -105,7 +105,11 @@ class ShiftTables:
             return
         if self.high >= self.low:
             low, high = min(low, self.low), max(high, self.high)
-        self.low, self.high, self.tables = low - 31, high + 31, {}
+        # Whole years and a month beyond: the next chunk's dates then rarely fall outside, and a
+        # change of range rebuilds every table and recompiles every plan that looks them up.
+        first_day = dt.date((EPOCH + dt.timedelta(days=low)).year, 1, 1)
+        last_day = dt.date((EPOCH + dt.timedelta(days=high)).year, 12, 31)
+        self.low, self.high, self.tables = (first_day - EPOCH).days - 31, (last_day - EPOCH).days + 31, {}
 
     def table(self, n: int, unit: str, sign: int) -> pl.Series:
         spec = (n, unit, sign)

@@ -216,8 +216,10 @@ def _with_shapes(found: pl.DataFrame, frame: pl.DataFrame, rules: list[CoreRule]
         if not counts:  # a rule that reads no step (facts alone): one shape
             parts.append(rows.with_columns(pl.lit("").alias("shape")))
             continue
-        shape = frame.select(pl.concat_str(counts, separator=",")).to_series()
-        parts.append(rows.with_columns(shape.gather(rows["cidx"]).alias("shape")))
+        # Only the findings' cases: most cases have no finding of a given rule.
+        counted = frame.select(count_column(s) for s in sorted(rules[number].steps))[rows["cidx"]]
+        shape = counted.select(pl.concat_str(counts, separator=",").alias("shape")).to_series()
+        parts.append(rows.with_columns(shape))
     return pl.concat(parts) if parts else found.with_columns(pl.lit(None, pl.Utf8).alias("shape"))
 
 
