@@ -70,8 +70,6 @@ class Batch:
     events: pl.DataFrame  # cidx seq step kind key rank date start end dtext
     cases: pl.DataFrame  # cidx case file jurisdiction procedure title first_date facts.*
     payload: Payload | None  # a case's facts and events, for cases given as Case objects
-    rows_of: Callable[[int], tuple[int, int]]  # the case's rows in `events`
-    timelines: int = 0  # timelines handed out so far
     value_keys: dict[tuple, pl.DataFrame] = dataclasses.field(default_factory=dict)  # rules reading the same values
 
     @property
@@ -99,8 +97,9 @@ def check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> l
         batch = _batch_from_rows(good)
         ids = batch.cases["case"].to_list()
         found = evaluate(batch, book, settings)
+        timelines = _timelines(batch, found)
         for cidx, result in found.items():
-            results[ids[cidx]] = _outcome(batch, cidx, result)
+            results[ids[cidx]] = _outcome(batch, cidx, result, timelines)
     return [results[case] for case in order if case in results]
 
 
@@ -149,26 +148,33 @@ def check_cases(cases: list[Case], settings: Settings) -> list[CaseOutcome]:
         return []
     batch = _batch_from_cases(cases)
     found = evaluate(batch, settings.book(), settings)
-    return [_outcome(batch, i, found[i]) for i in range(len(cases))]
+    timelines = _timelines(batch, found)
+    return [_outcome(batch, i, found[i], timelines) for i in range(len(cases))]
 
 
-def _outcome(batch: Batch, cidx: int, result: CaseResult) -> CaseOutcome:
+def _outcome(batch: Batch, cidx: int, result: CaseResult, timelines: dict[int, list]) -> CaseOutcome:
     if result.error is not None:
         return CaseOutcome(result)
     first = batch.first_dates[cidx]
-    # Reports draw the timelines of the first MAX_TIMELINES cases with findings; a chunk never needs more.
-    shown_any = any(f.status in SHOWN for f in result.findings)
-    if shown_any and batch.timelines < MAX_TIMELINES:
-        batch.timelines += 1
-        return CaseOutcome(result, first.year if first else None, _timeline(batch, cidx))
-    return CaseOutcome(result, first.year if first else None)
+    return CaseOutcome(result, first.year if first else None, timelines.get(cidx))
 
 
-def _timeline(batch: Batch, cidx: int) -> list[tuple[str, str | None, str | None]]:
-    """Every event of the case, in event order, for the report's timeline."""
-    start, end = batch.rows_of(cidx)
-    rows = batch.events.slice(start, end - start).select("key", "date", "start", "end").iter_rows()
-    return [(key, _iso(date or begin), _iso(until)) for key, date, begin, until in rows]
+def _timelines(batch: Batch, results: dict[int, CaseResult]) -> dict[int, list[tuple[str, str | None, str | None]]]:
+    """Every event, in event order, of the cases whose timelines the report draws.
+
+    Reports draw the timelines of the first MAX_TIMELINES cases with findings; a chunk never needs more.
+    """
+    chosen = [
+        cidx
+        for cidx, result in results.items()
+        if result.error is None and any(f.status in SHOWN for f in result.findings)
+    ][:MAX_TIMELINES]
+    timelines: dict[int, list[tuple[str, str | None, str | None]]] = {cidx: [] for cidx in chosen}
+    if chosen:
+        rows = batch.events.filter(pl.col("cidx").is_in(chosen)).select("cidx", "key", "date", "start", "end")
+        for cidx, key, date, begin, until in rows.iter_rows():
+            timelines[cidx].append((key, _iso(date or begin), _iso(until)))
+    return timelines
 
 
 def _iso(day: dt.date | None) -> str | None:
@@ -201,9 +207,7 @@ def _batch_from_rows(frame: pl.DataFrame) -> Batch:
         *data_cols,
     )
     events = _number(events)
-    rows_of = _row_index(events, cases.height)
-
-    return Batch(events, _with_first_date(cases, events), None, rows_of)
+    return Batch(events, _with_first_date(cases, events), None)
 
 
 def _batch_from_cases(cases: list[Case]) -> Batch:
@@ -258,7 +262,7 @@ def _batch_from_cases(cases: list[Case]) -> Batch:
         ranks = _ranks(case)
         return dict(case.facts), [(e.step, ranks[e.key], dict(e.data), e.actor, e.ref) for e in case.events]
 
-    return Batch(events, _with_first_date(frame, events), payload, _row_index(events, len(cases)))
+    return Batch(events, _with_first_date(frame, events), payload)
 
 
 def _ranks(case: Case) -> dict[str, int]:
@@ -295,17 +299,6 @@ def _place_in_step(events: pl.DataFrame, by: list[pl.Expr]) -> pl.Series:
     first = pl.col("cidx").ne_missing(pl.col("cidx").shift(1)) | pl.col("code").ne_missing(pl.col("code").shift(1))
     start = pl.when(first).then(pl.int_range(pl.len(), dtype=pl.Int64)).forward_fill()
     return runs.select("row", (pl.int_range(pl.len(), dtype=pl.Int64) - start).alias("place")).sort("row")["place"]
-
-
-def _row_index(events: pl.DataFrame, cases: int) -> Callable[[int], tuple[int, int]]:
-    """Rows of each case in the events frame (sorted by case), for slicing without a scan."""
-    counts = [0] * cases
-    for cidx, n in events.group_by("cidx").len().iter_rows():
-        counts[cidx] = n
-    starts = [0] * (cases + 1)
-    for i, n in enumerate(counts):
-        starts[i + 1] = starts[i] + n
-    return lambda cidx: (starts[cidx], starts[cidx + 1])
 
 
 def _with_first_date(cases: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
