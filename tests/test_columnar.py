@@ -40,6 +40,18 @@ def test_every_sample_as_csv_same_findings_as_audit(tmp_path):
         assert found == expected
 
 
+def test_timelines_of_cases_with_findings_same_as_direct_engine(tmp_path):
+    path = tmp_path / "samples.csv"
+    write_csv(path, DOCS)
+    direct = {o.result.case: o.timeline for o in check([str(path)], engine="direct")}
+    columnar = {o.result.case: o.timeline for o in check([str(path)], engine="columnar")}
+    assert columnar == direct
+    assert direct["CA-2024-011"][1:3] == [
+        ("pre_announcement_review#1", "2024-06-03", None),
+        ("pre_announcement#1", "2024-06-05", "2024-06-20"),
+    ]
+
+
 def _shift(value, days: int):
     if isinstance(value, dt.date):
         return value + dt.timedelta(days=days)
