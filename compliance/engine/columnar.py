@@ -42,7 +42,7 @@ from compliance.engine.columnar_expr import (
 from compliance.engine.columnar_shapes import Item, RuleInfo, projected_case, rule_info
 from compliance.engine.columnar_validate import flagged_cases, parsed_dates
 from compliance.engine.evaluate import DateReader, judge
-from compliance.engine.ground import GroundFinding, event_dates, ground_rule
+from compliance.engine.ground import GroundFinding, Truth, event_dates, ground_rule
 from compliance.findings import STATUS_ORDER, CaseResult, Finding
 from compliance.importers.cells import cell_text, parse_cell
 from compliance.importers.documents import ordered
@@ -390,12 +390,25 @@ def _judged(ground: GroundFinding, reader: RowReader, lang: str, names: dict[str
 JUDGED_LIMIT = 100_000
 
 
+def _names_subject_date(ground: GroundFinding) -> bool:
+    """Whether `judge` may write the judged occurrence's own date into the explanation.
+
+    A constant formula (a step missing, a value decided) compares no dates: its explanation
+    names the judged date only through the rule's own message, and only when violated for a
+    reason other than a missing step (as `evaluate._message` writes it).
+    """
+    formula = ground.formula
+    if not isinstance(formula, Truth):
+        return formula is not None
+    return formula.value is False and ground.rule.message is not None and not formula.reason.startswith("missing:")
+
+
 def _leaves(ground: GroundFinding) -> list[tuple[str, str]]:
     """The (occurrence key, part) dates explaining the ground finding reads: its formula's and its subject's."""
     known = _LEAVES.get(id(ground))
     if known is None or known[0] is not ground:
         leaves = [(e.key, e.part) for e in event_dates(ground.formula, ground.guard)]
-        if ground.subject is not None:
+        if ground.subject is not None and _names_subject_date(ground):
             leaves += [(ground.subject.key, part) for part in ("date", "start", "end")]
         known = _LEAVES[id(ground)] = (ground, leaves)
     return known[1]
