@@ -37,6 +37,7 @@ EPOCH = dt.date(1970, 1, 1)
 # Status codes in frames: the order of findings.STATUS_ORDER.
 NOT_APPLICABLE, SATISFIED, UNKNOWN_CODE, VIOLATED = 0, 1, 2, 3
 CODE_STATUS = {NOT_APPLICABLE: "not_applicable", SATISFIED: "satisfied", UNKNOWN_CODE: "unknown", VIOLATED: "violated"}
+SHOWN_CODES = (UNKNOWN_CODE, VIOLATED)  # the findings a report shows (without --all)
 
 
 def column_name(key: str, part: str) -> str:
