@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from pathlib import Path
 
 from compliance.reports.aggregate import Totals
@@ -12,9 +14,11 @@ from compliance.reports.rendering import CSV_COLUMNS, Rendered
 class CsvReport:
     def __init__(self, path: Path) -> None:
         self.path = path
-        # utf-8-sig: Excel opens Chinese text in a CSV correctly only with the BOM.
-        self.handle = open(path, "w", newline="", encoding="utf-8-sig")
-        csv.writer(self.handle).writerow(CSV_COLUMNS)
+        self.handle = open(path, "wb")
+        # The BOM: Excel opens Chinese text in a CSV correctly only with it.
+        header = io.StringIO()
+        csv.writer(header).writerow(CSV_COLUMNS)
+        self.handle.write(codecs.BOM_UTF8 + header.getvalue().encode("utf-8"))
 
     def write(self, rendered: Rendered) -> None:
         self.handle.write(rendered.csv)

@@ -12,21 +12,21 @@ from compliance.reports.rendering import Rendered
 class JsonReport:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.handle = open(path, "w", encoding="utf-8")
-        self.handle.write('{"cases": [\n')
+        self.handle = open(path, "wb")
+        self.handle.write(b'{"cases": [\n')
         self.first = True
 
     def write(self, rendered: Rendered) -> None:
         if not rendered.json:
             return
         if not self.first:
-            self.handle.write(",\n")
+            self.handle.write(b",\n")
         self.first = False
-        self.handle.write(",\n".join(rendered.json))
+        self.handle.write(rendered.json)
 
     def close(self, totals: Totals) -> Path:
-        self.handle.write('\n],\n"summary": ')
-        self.handle.write(json.dumps(totals.summary_json(), ensure_ascii=False))
-        self.handle.write("}\n")
+        self.handle.write(b'\n],\n"summary": ')
+        self.handle.write(json.dumps(totals.summary_json(), ensure_ascii=False).encode("utf-8"))
+        self.handle.write(b"}\n")
         self.handle.close()
         return self.path

@@ -48,8 +48,10 @@ class Rendered:
 
     cases: int
     tally: Tally
-    json: list[str] = field(default_factory=list)
-    csv: str = ""
+    # Report text comes back encoded: one bytes object crosses from a worker far cheaper than
+    # thousands of strings, and the main process then only appends it.
+    json: bytes = b""  # the chunk's cases, one JSON object each, separated by ",\n"
+    csv: bytes = b""
     junit: str = ""
     junit_counts: tuple[int, int, int] = (0, 0, 0)  # tests, failed tests, errors
     xlsx: list[list[Any]] = field(default_factory=list)
@@ -62,9 +64,10 @@ def render(outcomes: list[CaseOutcome], formats: tuple[str, ...], tally: Tally) 
     out = Rendered(len(outcomes), tally)
     out.unreadable = [str(o.result.error) for o in outcomes if o.result.error is not None]
     if "json" in formats:
-        out.json = [json.dumps(o.result.to_json(), ensure_ascii=False, default=str) for o in outcomes]
+        cases = (json.dumps(o.result.to_json(), ensure_ascii=False, default=str) for o in outcomes)
+        out.json = ",\n".join(cases).encode("utf-8")
     if "csv" in formats:
-        out.csv = _csv(outcomes, tally)
+        out.csv = _csv(outcomes, tally).encode("utf-8")
     if "junit" in formats:
         out.junit, out.junit_counts = _junit(outcomes)
     if "xlsx" in formats:
