@@ -186,8 +186,11 @@ def _case_cut(data: bytes, case_index: int) -> int:
 
 
 def _boundaries_backwards(data: bytes, end: int) -> Iterator[int]:
-    """Record starts before `end`, last first (a record starts after a newline outside quotes, or at 0)."""
-    parity = data.count(b'"', 0, end) % 2
+    """Record starts before `end`, last first (a record starts after a newline outside quotes, or at 0).
+
+    `end` is a record's end (`_record_end`): outside quotes, so an even number of quotes precedes it.
+    """
+    parity = 0
     position = end - 1  # the newline that ends the last record
     while position > 0:
         previous = data.rfind(b"\n", 0, position)
