@@ -103,6 +103,28 @@ def test_sqlite_bad_json_and_orphan_events(tmp_path):
     assert sum(r.verdict != "error" for r in results.values()) == 1
 
 
+def test_sqlite_facts_not_an_object_fail_that_case_only(tmp_path):
+    database = tmp_path / "cases.db"
+    docs = sample_documents()[:2]
+    write_cases(str(database), docs)
+    engine = sa.create_engine(f"sqlite:///{database}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE cases SET facts = '[1, 2]' WHERE case_id = :c"), {"c": docs[0]["case"]})
+    engine.dispose()
+    results = {o.result.case: o.result for o in check([str(database)])}
+    assert results[docs[0]["case"]].error_detail["field"] == "cases.facts"
+    assert results[docs[1]["case"]].verdict != "error"
+
+
+def test_sqlite_case_without_events_is_reported_not_lost(tmp_path):
+    database = tmp_path / "cases.db"
+    doc = dict(sample_documents()[0], events=[])
+    write_cases(str(database), [doc])
+    [outcome] = check([str(database)])
+    assert outcome.result.case == doc["case"]
+    assert outcome.result.error == "案件没有任何带日期的事件，无法确定适用的规则包"
+
+
 def test_postgresql_by_url(pg_server):
     name = "batch_" + uuid.uuid4().hex[:8]
     admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")

@@ -12,7 +12,7 @@ Dates may be ISO text or DATE columns. Errors cite `events.id` (or the case row)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -166,35 +166,37 @@ class SqlSource:
                 yield self._chunk(lost)
 
     def read_range(self, first: str, last: str) -> RawChunk:
-        c, e = cases_table, events_table
-        query = (
-            sa.select(c.c.case_id, c.c.jurisdiction, c.c.procedure, c.c.title, c.c.facts, e.c.id, e.c.step, e.c.date,
-                      e.c.start, e.c.end, e.c.ref, e.c.actor, e.c.data)
-            .select_from(c.outerjoin(e, e.c.case_id == c.c.case_id))
-            .where(c.c.case_id >= first, c.c.case_id <= last)
-            .order_by(c.c.case_id, e.c.seq, e.c.id)
-        )  # fmt: skip
-        with self.engine.connect() as conn:
-            return self._chunk([self._row(record) for record in conn.execute(query)])
+        """The cases with ids in [first, last], a row per event (a case without events: one bare row).
 
-    def _row(self, record: Any) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            LINE: record.id,
-            "case": record.case_id,
-            "jurisdiction": record.jurisdiction,
-            "procedure": record.procedure,
-            "title": record.title,
-            "step": record.step,
-        }
-        for name in ("date", "start", "end", "ref", "actor"):
-            row[name] = cell_text(getattr(record, name))
-        for prefix, text in (("facts.", record.facts), ("data.", record.data)):
-            values = _json_object(text)
-            if values is None:
-                row["__bad_json"] = prefix[:-1]
-                continue
-            row.update({prefix + k: cell_text(v) for k, v in values.items()})
-        return row
+        Cases and events are read apart and joined by Polars: a case's facts are decoded once,
+        not once per event, and the table is built column by column.
+        """
+        c, e = cases_table, events_table
+        in_range = (c.c.case_id >= first, c.c.case_id <= last)
+        with self.engine.connect() as conn:
+            case_rows = conn.execute(
+                sa.select(c.c.case_id, c.c.jurisdiction, c.c.procedure, c.c.title, c.c.facts)
+                .where(*in_range)
+                .order_by(c.c.case_id)
+            ).all()
+            event_rows = conn.execute(
+                sa.select(e.c.case_id, e.c.id, e.c.step, e.c.date, e.c.start, e.c.end, e.c.ref, e.c.actor, e.c.data)
+                .select_from(e.join(c, e.c.case_id == c.c.case_id))
+                .where(*in_range)
+                .order_by(e.c.case_id, e.c.seq, e.c.id)
+            ).all()
+        # Rows are tuples in the order selected, the JSON column last.
+        cases = _columns(case_rows, ["case", "jurisdiction", "procedure", "title"], "facts")
+        events = _columns(event_rows, ["case", LINE, "step", "date", "start", "end", "ref", "actor"], "data")
+        frame = cases.join(events, on="case", how="left", maintain_order="left_right")
+        # A row's JSON fault: its event's data, else its case's facts (the event's is reported first).
+        bad = pl.coalesce(pl.col("__bad_data"), pl.col("__bad_facts")).alias("__bad_json")
+        frame = frame.with_columns(bad).drop("__bad_data", "__bad_facts")
+        if frame["__bad_json"].null_count() == frame.height:
+            frame = frame.drop("__bad_json")
+        frame = frame.select(LINE, *[n for n in frame.columns if n != LINE]).with_columns(pl.col(LINE).cast(pl.Int64))
+        plan = plan_columns([h for h in frame.columns if h != LINE], {})
+        return RawChunk(frame, plan, self.spec, self.line_label)
 
     def _chunk(self, rows: list[dict[str, Any]]) -> RawChunk:
         headers = list(dict.fromkeys(k for row in rows for k in row))
@@ -221,6 +223,47 @@ class SqlRange:
 def _source(spec: str) -> SqlSource:
     """One engine (and connection pool) per database and process."""
     return SqlSource(spec, EMPTY)
+
+
+def _columns(rows: Sequence[Sequence[Any]], names: list[str], prefix: str) -> pl.DataFrame:
+    """A frame of `rows`: columns `names` (CELLS as a CSV would hold them; the row index as integers),
+    then a JSON object per row, spread into one column per key (`prefix.key`); `__bad_<prefix>` marks
+    rows whose JSON is not an object."""
+    count = len(rows)
+    transposed = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(names) + 1)]
+    documents = transposed.pop()
+    extra: dict[str, list[Any]] = {}
+    bad: list[str | None] = [None] * count
+    for index, text in enumerate(documents):
+        if text is None:
+            continue
+        values = _json_object(text)
+        if values is None:
+            bad[index] = prefix
+            continue
+        for key, value in values.items():
+            column = extra.get(key)
+            if column is None:
+                column = extra[key] = [None] * count
+            column[index] = cell_text(value)
+    series = [
+        pl.Series(name, values, pl.Int64 if name == LINE else pl.Utf8) if name not in CELLS else _cells(name, values)
+        for name, values in zip(names, transposed, strict=True)
+    ]
+    series += [pl.Series(f"{prefix}.{key}", values, pl.Utf8) for key, values in extra.items()]
+    series.append(pl.Series(f"__bad_{prefix}", bad, pl.Utf8))
+    return pl.DataFrame(series)
+
+
+CELLS = ("date", "start", "end", "ref", "actor")  # event fields read as cells (a date may be a DATE column)
+
+
+def _cells(name: str, values: tuple) -> pl.Series:
+    """Values as `cell_text` writes them; text (what SQLite holds) is only blanked when empty, column-wise."""
+    if all(value is None or type(value) is str for value in values):
+        column = pl.Series(name, values, pl.Utf8)
+        return column.set(column.str.strip_chars() == "", None)  # type: ignore[arg-type]
+    return pl.Series(name, [cell_text(value) for value in values], pl.Utf8)
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:
