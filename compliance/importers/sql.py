@@ -25,6 +25,7 @@ from compliance.importers.cells import cell_text
 from compliance.importers.columns import plan_columns
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import LINE, RawChunk
+from compliance.importers.records import records_frame
 from compliance.sourcefile import InputError
 
 metadata = sa.MetaData()
@@ -229,30 +230,19 @@ def _columns(rows: Sequence[Sequence[Any]], names: list[str], prefix: str) -> pl
     """A frame of `rows`: columns `names` (CELLS as a CSV would hold them; the row index as integers),
     then a JSON object per row, spread into one column per key (`prefix.key`); `__bad_<prefix>` marks
     rows whose JSON is not an object."""
-    count = len(rows)
     transposed = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(names) + 1)]
     documents = transposed.pop()
-    extra: dict[str, list[Any]] = {}
-    bad: list[str | None] = [None] * count
-    for index, text in enumerate(documents):
-        if text is None:
-            continue
-        values = _json_object(text)
-        if values is None:
-            bad[index] = prefix
-            continue
-        for key, value in values.items():
-            column = extra.get(key)
-            if column is None:
-                column = extra[key] = [None] * count
-            column[index] = cell_text(value)
+    objects = [_json_object(text) for text in documents]
+    spread = records_frame(
+        [{f"{prefix}.{key}": cell_text(value) for key, value in (found or {}).items()} for found in objects]
+    )
     series = [
         pl.Series(name, values, pl.Int64 if name == LINE else pl.Utf8) if name not in CELLS else _cells(name, values)
         for name, values in zip(names, transposed, strict=True)
     ]
-    series += [pl.Series(f"{prefix}.{key}", values, pl.Utf8) for key, values in extra.items()]
-    series.append(pl.Series(f"__bad_{prefix}", bad, pl.Utf8))
-    return pl.DataFrame(series)
+    bad = pl.Series(f"__bad_{prefix}", [None if found is not None else prefix for found in objects], pl.Utf8)
+    frame = pl.DataFrame([*series, bad])
+    return pl.concat([frame, spread], how="horizontal") if spread.width else frame
 
 
 CELLS = ("date", "start", "end", "ref", "actor")  # event fields read as cells (a date may be a DATE column)

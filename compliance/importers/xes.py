@@ -20,18 +20,22 @@ from compliance.importers.cells import cell_text
 from compliance.importers.columns import plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
+from compliance.importers.records import records_frame
 from compliance.sourcefile import InputError
 
 ATTRIBUTE_TAGS = {"string", "date", "int", "float", "boolean", "id"}
+TRACE, TRACE_LINE = "\x00trace", "\x00trace_line"  # working columns, never a key of an attribute
 
 
 class _TraceCollector:
+    """Traces and their events as records of attributes; an event points to its trace (`__trace`)."""
+
     def __init__(self, parser: Any) -> None:
         self.parser = parser
-        self.done: list[list[dict[str, Any]]] = []
+        self.traces: list[dict[str, Any]] = []  # closed traces' attributes, "case:"-prefixed
+        self.events: list[dict[str, Any]] = []  # events of closed traces
         self.trace: dict[str, Any] | None = None
-        self.trace_line = 0
-        self.events: list[dict[str, Any]] = []
+        self.open_events: list[dict[str, Any]] = []
         self.event: dict[str, Any] | None = None
         self.depth_in_attr = 0  # nested (list/container) attributes are not columns
 
@@ -40,7 +44,7 @@ class _TraceCollector:
             self.depth_in_attr += 1
             return
         if tag == "trace":
-            self.trace, self.events, self.trace_line = {}, [], self.parser.CurrentLineNumber
+            self.trace, self.open_events = {TRACE_LINE: self.parser.CurrentLineNumber}, []
         elif tag == "event" and self.trace is not None:
             self.event = {LINE: self.parser.CurrentLineNumber}
         elif tag in ATTRIBUTE_TAGS and "key" in attrs:
@@ -59,12 +63,26 @@ class _TraceCollector:
             self.depth_in_attr -= 1
             return
         if tag == "event" and self.event is not None:
-            self.events.append(self.event)
+            self.open_events.append(self.event)
             self.event = None
         elif tag == "trace" and self.trace is not None:
-            rows = [{**self.trace, **event} for event in self.events]
-            self.done.append(rows or [{**self.trace, LINE: self.trace_line}])
+            number = len(self.traces)
+            self.traces.append({**self.trace, TRACE: number})
+            self.events.extend({**event, TRACE: number} for event in self.open_events)
             self.trace = None
+
+    def frame(self) -> pl.DataFrame:
+        """A row per event with its trace's attributes (an event's own attribute wins a clash), a bare row
+        for a trace without events (on the trace's line)."""
+        if not self.traces:
+            return pl.DataFrame()
+        traces = records_frame(self.traces, (TRACE, TRACE_LINE))
+        events = records_frame(self.events, (TRACE, LINE)) if self.events else pl.DataFrame(schema={TRACE: pl.Int64})
+        both = [c for c in events.columns if c in traces.columns and c != TRACE]
+        frame = traces.join(events, on=TRACE, how="left", maintain_order="left_right", suffix="\x00trace")
+        line = pl.coalesce(LINE, TRACE_LINE) if LINE in frame.columns else pl.col(TRACE_LINE)
+        clashes = [pl.coalesce(c + "\x00trace", c).alias(c) for c in both]
+        return frame.with_columns(line.alias(LINE), *clashes).drop(TRACE, TRACE_LINE, *[c + "\x00trace" for c in both])
 
 
 class XesSource:
@@ -152,12 +170,9 @@ class XesRange:
             message = "XES/XML 语法错误" if data.rstrip().endswith(b"</trace>") else "XES/XML 文件不完整"
             raise InputError(self.path, f"{message}: {expat.errors.messages[exc.code]}",
                              line=self.line + exc.lineno - 1, expected="格式良好的 XES 文件") from exc  # fmt: skip
-        rows = [row for trace in collector.done for row in trace]
-        for row in rows:
-            row[LINE] += self.line - 1
-        headers = list(dict.fromkeys(k for row in rows for k in row))
-        frame = pl.DataFrame(
-            {h: pl.Series(h, [row.get(h) for row in rows], pl.Int64 if h == LINE else pl.Utf8) for h in headers}
-        )
+        frame = collector.frame()
+        if frame.height:
+            frame = frame.with_columns(pl.col(LINE) + (self.line - 1))
+        headers = frame.columns
         plan = plan_columns([h for h in headers if h != LINE], self.columns)
         return RawChunk(frame, plan, self.path, "line")
