@@ -75,6 +75,25 @@ def _sample_paths():
     return sample_paths()
 
 
+def test_xes_rows_carry_trace_attributes_an_event_attribute_wins_a_clash(tmp_path):
+    path = tmp_path / "log.xes"
+    path.write_text(
+        '<log><trace><string key="concept:name" value="T1"/><string key="x" value="trace"/>'
+        '<event><string key="concept:name" value="a"/><string key="case:x" value="event"/></event>'
+        '<event><string key="concept:name" value="b"/></event></trace>\n'
+        '<trace><string key="concept:name" value="T2"/></trace></log>\n',
+        encoding="utf-8",
+    )
+    [chunk] = XesSource(path, EMPTY).chunks()
+    frame = chunk.read().frame
+    assert frame.select("case:concept:name", "concept:name", "case:x").rows() == [
+        ("T1", "a", "event"),
+        ("T1", "b", "trace"),
+        ("T2", None, None),  # a trace without events: one bare row, on the trace's line
+    ]
+    assert frame["__line"].to_list() == [1, 1, 2]
+
+
 def test_sqlite_database_matches_case_files(tmp_path):
     docs = sample_documents()
     database = tmp_path / "cases.sqlite"
