@@ -46,6 +46,16 @@ import polars as pl
 from compliance.engine.columnar_expr import NOT_APPLICABLE, SATISFIED, UNKNOWN_CODE, VIOLATED, ShiftTables
 from compliance.engine.columnar_shapes import rule_info
 from compliance.engine.evaluate import OPS
+from compliance.engine.relational_logic import (
+    FALSE,
+    TRUE,
+    UNKNOWN_VALUE,
+    all_of,
+    any_of,
+    choose,
+    is_unknown,
+    negation,
+)
 from compliance.engine.relational_values import Cell, Column, Unsupported, ValueCompiler, typed
 from compliance.rules.core import (
     AllOf,
@@ -165,8 +175,6 @@ def own_column(part: str) -> str:
 # --- compiling ---------------------------------------------------------------------------------
 
 
-TRUE, FALSE = pl.lit(True), pl.lit(False)
-UNKNOWN_VALUE = pl.lit(None, pl.Boolean)
 
 
 @dataclass(frozen=True)
@@ -188,9 +196,9 @@ def _policy(policy: str) -> Node:
 
 def _choose(condition: pl.Expr, then: Node, otherwise: Node) -> Node:
     return Node(
-        pl.when(condition).then(then.value).otherwise(otherwise.value),
-        pl.when(condition).then(then.na).otherwise(otherwise.na),
-        then.punt | otherwise.punt,
+        choose(condition, then.value, otherwise.value),
+        choose(condition, then.na, otherwise.na),
+        any_of(then.punt, otherwise.punt),
     )
 
 
@@ -330,7 +338,7 @@ class Compiler:
                 own = subject is not None and check.subject.step == subject
                 policy = Node(UNKNOWN_VALUE, FALSE) if own else _policy(check.missing_subject)
                 node = _choose(left_missing, policy, node)
-            return Node(node.value, node.na, left_punt | right_punt)
+            return Node(node.value, node.na, any_of(left_punt, right_punt))
         if isinstance(check, ContainsAtom):
             if subject is None:
                 return Node(UNKNOWN_VALUE, TRUE)  # no judged occurrence: does not apply, as grounding says
@@ -368,21 +376,17 @@ class Compiler:
                 pl.when(punt).then(pl.lit("p")).when(unknown).then(pl.lit("u")).when(value).then(pl.lit("t"))
                 .otherwise(pl.lit("f"))
             )  # fmt: skip
-            return Node(pl.when(unknown).then(missing.value).otherwise(value), unknown & missing.na, punt)
+            return Node(choose(unknown, missing.value, value), all_of(unknown, missing.na), punt)
         if isinstance(check, AllOf | AnyOf):
             parts = [self.check(p, subject) for p in check.parts]
             neutral = TRUE if isinstance(check, AllOf) else FALSE
             # A part that does not apply is left out: it counts as the neutral element.
-            values = [pl.when(p.na).then(neutral).otherwise(p.value) for p in parts]
-            combine = (lambda a, b: a & b) if isinstance(check, AllOf) else (lambda a, b: a | b)
-            return Node(
-                reduce(combine, values),
-                reduce(lambda a, b: a & b, [p.na for p in parts]),
-                reduce(lambda a, b: a | b, [p.punt for p in parts]),
-            )
+            values = [choose(p.na, neutral, p.value) for p in parts]
+            combine = all_of if isinstance(check, AllOf) else any_of
+            return Node(combine(*values), all_of(*[p.na for p in parts]), any_of(*[p.punt for p in parts]))
         if isinstance(check, NotOf):
             inner = self.check(check.part, subject)
-            return Node(~inner.value, inner.na, inner.punt)
+            return Node(negation(inner.value), inner.na, inner.punt)
         if isinstance(check, IfThen):
             # ground._ground: a decided condition picks a branch; an unknown one keeps both,
             # as (cond and then) or (not cond and otherwise), and either branch not applying makes it not apply.
@@ -390,7 +394,7 @@ class Compiler:
             then = self.check(check.then, subject)
             has_otherwise = check.otherwise is not None
             otherwise = self.check(check.otherwise, subject) if has_otherwise else _policy("not_applicable")
-            undecided = cond.value.is_null()
+            undecided = is_unknown(cond.value)
             kept = otherwise if has_otherwise else Node(TRUE, FALSE)
             value = (
                 pl.when(undecided)
@@ -400,7 +404,7 @@ class Compiler:
                 .otherwise(otherwise.value)
             )
             na = pl.when(undecided).then(then.na | kept.na).when(cond.value).then(then.na).otherwise(otherwise.na)
-            return Node(value, cond.na | na, cond.punt | then.punt | otherwise.punt)
+            return Node(value, any_of(cond.na, na), any_of(cond.punt, then.punt, otherwise.punt))
         raise TypeError(f"not in the fragment: {check!r}")
 
     def guard(self, rule: CoreRule) -> Node:
@@ -415,15 +419,7 @@ PUNT = -1  # a finding only the exact evaluator may judge: the rule is grounded 
 
 def status(node: Node) -> pl.Expr:
     """A finding's status code, as `judge` decides it (no date-dependent guard in the fragment)."""
-    return (
-        pl.when(node.punt)
-        .then(PUNT)
-        .when(node.na)
-        .then(NOT_APPLICABLE)
-        .when(node.value.is_null())
-        .then(UNKNOWN_CODE)
-        .when(node.value)
-        .then(SATISFIED)
-        .otherwise(VIOLATED)
-        .cast(pl.Int8)
-    )
+    decided = pl.when(node.value).then(SATISFIED).otherwise(VIOLATED)
+    code = choose(is_unknown(node.value), pl.lit(UNKNOWN_CODE), decided)
+    code = choose(node.na, pl.lit(NOT_APPLICABLE), code)
+    return choose(node.punt, pl.lit(PUNT), code).cast(pl.Int8)

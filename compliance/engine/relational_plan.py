@@ -17,7 +17,6 @@ import polars as pl
 
 from compliance.engine.columnar_expr import NOT_APPLICABLE, ShiftTables
 from compliance.engine.relational import (
-    FALSE,
     PARTS,
     POLICY_CODE,
     PUNT,
@@ -32,6 +31,7 @@ from compliance.engine.relational import (
     own_column,
     status,
 )
+from compliance.engine.relational_logic import FALSE, TRUE, UNKNOWN_VALUE, all_of, any_of, is_unknown, negation
 from compliance.engine.relational_values import Column, cell_columns
 from compliance.rules.core import CoreRule, OrderCheck
 
@@ -51,21 +51,28 @@ class Expressions:
     # Rules with value atoms: what their atoms came to, on the case and on each judged occurrence.
     outcomes: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = field(default_factory=dict)
     wheres: list[Where] = field(default_factory=list)
+    # Parts of the findings computed first, as columns (see `_staged`): on the case frame, and per step.
+    staged_case: list[pl.Expr] = field(default_factory=list)
+    staged: dict[str, list[pl.Expr]] = field(default_factory=dict)
     # Derived once, read every chunk: the case-frame columns the expressions name (with every
     # rule's step counts, its shape) and, per step, the columns its occurrence rows need.
     names: set[str] = field(default_factory=set)
     wanted: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.names = {n for e in self.case_level for n in e.meta.root_names()}
+        made = {e.meta.output_name() for e in self.staged_case}
+        self.names = {n for e in (*self.case_level, *self.staged_case) for n in e.meta.root_names()}
         for step, items in self.by_step.items():
+            own = self.staged.get(step, [])
             read = {n for _number, key, code in items for e in (key, code) for n in e.meta.root_names()}
-            self.wanted[step] = sorted(read)
+            read |= {n for e in own for n in e.meta.root_names()}
+            self.wanted[step] = sorted(read - {e.meta.output_name() for e in own})
             self.names.update(self.wanted[step])
         for on_case, _subject, on_occurrence in self.outcomes.values():
             self.names.update(n for e in (on_case, on_occurrence) if e is not None for n in e.meta.root_names())
         for kept in self.wheres:
             self.names.update(n for e in (kept.value, kept.punt) for n in e.meta.root_names())
+        self.names -= made
 
 
 _EXPRESSIONS: dict[tuple, Expressions] = {}
@@ -83,42 +90,48 @@ class Plan:
 
     def compile(self) -> Expressions:
         compiler = Compiler(self.shifts)
+        staged_case: list[pl.Expr] = []
+        staged: dict[str, list[pl.Expr]] = {}
         case_level: list[pl.Expr] = []
         by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]] = {}
         outcomes_of_atoms: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = {}
         for number, rule in enumerate(self.rules):
             ours = pl.col("grp").is_in(self.applies[number])
             compiler.atoms = []
-            guard = compiler.guard(rule)
-            undecided = ~guard.na & guard.value.is_null()
-            holds = ~guard.punt & ~guard.na & guard.value.fill_null(False)
-            applies = ours & holds
+            guard = _staged(compiler.guard(rule), f"when#{number}", staged_case)
+            undecided = all_of(negation(guard.na), is_unknown(guard.value))
+            applies = all_of(ours, negation(guard.punt), negation(guard.na), _filled(guard.value, False))
             # Case-level findings: `when` fails or is unknown, the subject never occurs, an order with < 2 steps.
             outcomes = [
-                (ours & guard.punt, pl.lit(PUNT, pl.Int8)),
-                (ours & (guard.na | ~guard.value.fill_null(True)), pl.lit(NOT_APPLICABLE, pl.Int8)),
-                (ours & undecided, pl.lit(WHEN_UNKNOWN_CODE[rule.when_unknown], pl.Int8)),
+                (all_of(ours, guard.punt), pl.lit(PUNT, pl.Int8)),
+                (all_of(ours, any_of(guard.na, negation(_filled(guard.value, True)))), pl.lit(NOT_APPLICABLE, pl.Int8)),
+                (all_of(ours, undecided), pl.lit(WHEN_UNKNOWN_CODE[rule.when_unknown], pl.Int8)),
             ]
             if isinstance(rule.check, OrderCheck):
                 for step, key, code in _order_findings(rule.check, applies):
                     by_step.setdefault(step, []).append((number, key, code))
-                outcomes.append((applies & _fewer_than_two(rule.check), pl.lit(NOT_APPLICABLE, pl.Int8)))
+                outcomes.append((all_of(applies, _fewer_than_two(rule.check)), pl.lit(NOT_APPLICABLE, pl.Int8)))
             elif rule.subject is None:
-                outcomes.append((applies, status(compiler.check(rule.check, None))))
+                outcomes.append((applies, status(_staged(compiler.check(rule.check, None), f"#{number}", staged_case))))
             else:
                 code = pl.lit(POLICY_CODE[rule.missing_subject], pl.Int8)
-                outcomes.append((applies & missing_step(rule.subject), code))
+                outcomes.append((all_of(applies, missing_step(rule.subject)), code))
                 on_case = compiler.atoms
                 compiler.atoms = []
-                found = status(compiler.check(rule.check, rule.subject))
+                checked = compiler.check(rule.check, rule.subject)
+                found = status(_staged(checked, f"#{number}", staged.setdefault(rule.subject, [])))
                 by_step.setdefault(rule.subject, []).append((number, pl.col("key"), _coded(number, applies, found)))
                 if on_case or compiler.atoms:
                     outcomes_of_atoms[number] = (_letters(on_case), rule.subject, _letters(compiler.atoms))
             if rule.subject is None and compiler.atoms:
                 outcomes_of_atoms[number] = (_letters(compiler.atoms), None, None)
-            case_level.append(pl.coalesce([_coded(number, when, code) for when, code in outcomes]).alias(str(number)))
+            # An outcome whose condition folded to false can never be taken: it is left out of the plan.
+            coded = [_coded(number, when, code) for when, code in outcomes if when is not FALSE]
+            case_level.append((pl.coalesce(coded) if coded else pl.lit(None, pl.Int8)).alias(str(number)))
         wheres = list(compiler.wheres.values())
-        found = Expressions(case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres)
+        found = Expressions(
+            case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres, staged_case, staged
+        )
         found.names.update(count_column(s) for rule in self.rules for s in rule.steps)  # every rule's shape
         return found
 
@@ -151,12 +164,16 @@ class Plan:
             *[pl.col(c) if c in events.columns else pl.lit(None, pl.Utf8).alias(c) for c in own],
         ).partition_by("step", as_dict=True)
         frame = _with_wheres(frame, compiled.wheres, occurrences)
+        if compiled.staged_case:
+            frame = frame.with_columns(compiled.staged_case)
         found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
         for step, items in compiled.by_step.items():
             rows = occurrences.get((step,))
             if rows is None:
                 continue
             rows = _with_case_columns(rows, frame, compiled.wanted[step])
+            if step in compiled.staged:
+                rows = rows.with_columns(compiled.staged[step])
             # Findings keyed by the occurrence itself (subject rules) come out of one select, unpivoted;
             # order findings name the earlier step in their key and are taken one by one.
             own_key = [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))]
@@ -337,6 +354,27 @@ def _data_of_occurrences(events: pl.DataFrame, needs: set[Column]) -> pl.DataFra
         of_step = value.filter(pl.col("step") == column.step)
         picked.append((of_step.first() if column.source == "first" else of_step.last()).alias(column.label))
     return ordered.group_by("cidx").agg(picked)
+
+
+def _staged(node: Node, label: str, into: list[pl.Expr]) -> Node:
+    """The node with its value, not-applicable and punt parts computed as columns first (added to `into`).
+
+    A finding's code reads each part several times, and an eager query evaluates a repeated
+    subexpression as often as it is written (and plans it as often): as a column it is computed once.
+    """
+
+    def column(part: pl.Expr, name: str) -> pl.Expr:
+        if part is TRUE or part is FALSE or part is UNKNOWN_VALUE:
+            return part
+        into.append(part.alias(f"{name}|{label}"))
+        return pl.col(f"{name}|{label}")
+
+    return Node(column(node.value, "value"), column(node.na, "na"), column(node.punt, "punt"))
+
+
+def _filled(value: pl.Expr, default: bool) -> pl.Expr:
+    """An unknown truth value read as `default` (a literal one stays as it is)."""
+    return value if value is TRUE or value is FALSE else value.fill_null(default)
 
 
 def _coded(number: int, when: pl.Expr, code: pl.Expr) -> pl.Expr:

@@ -29,6 +29,7 @@ from typing import Literal
 
 import polars as pl
 
+from compliance.engine.relational_logic import FALSE, any_of
 from compliance.rules.expr import Expression, exact
 
 Kind = Literal["num", "bool", "text", "cell"]
@@ -39,7 +40,7 @@ PLAIN_NUMBER = r"^[+-]?(\d{1,20}(\.\d{0,5})?|\.\d{1,5})$"
 INT_RE = r"^[+-]?\d+$"
 FLOAT_RE = r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$"
 DECIMAL_LIKE = r"^\s*[+-]?(\d[\d_]*)?(\.[\d_]*)?([eE][+-]?\d+)?\s*$"
-NO = pl.lit(False)
+NO = FALSE  # no punt (recognised by identity when plans are folded: relational_logic)
 COMPARISONS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
                ast.Gt: operator.gt, ast.GtE: operator.ge}  # fmt: skip
 HAIR = pl.lit(Decimal("0.000001"), DECIMAL)  # far above ten-place rounding, far below any real margin
@@ -114,9 +115,7 @@ class ValueCompiler:
         if isinstance(node, ast.BoolOp):
             parts = [_truth(self.node(v, subject)) for v in node.values]
             combine = (lambda a, b: a & b) if isinstance(node.op, ast.And) else (lambda a, b: a | b)
-            return Value(
-                "bool", reduce(combine, [v for v, _ in parts]), reduce(lambda a, b: a | b, [p for _, p in parts])
-            )
+            return Value("bool", reduce(combine, [v for v, _ in parts]), any_of(*[p for _, p in parts]))
         if isinstance(node, ast.Compare):
             if len(node.ops) != 1:
                 raise Unsupported("chained comparison")
@@ -160,7 +159,7 @@ class ValueCompiler:
         date = cell.text.str.to_date("%Y-%m-%d", strict=False)
         iso = cell.text.str.contains(r"^\d{4}-\d{2}-\d{2}$") & date.is_not_null()
         year = pl.when(iso).then(cell.text.str.slice(0, 4).cast(pl.Int32, strict=False).cast(DECIMAL))
-        return Value("num", year, value.punt | (cell.text.is_not_null() & ~iso).fill_null(False), 0)
+        return Value("num", year, any_of(value.punt, (cell.text.is_not_null() & ~iso).fill_null(False)), 0)
 
     def _compare(self, op: ast.cmpop, left: Value, right_node: ast.AST, subject: str | None) -> Value:
         if isinstance(op, ast.In | ast.NotIn):
@@ -183,9 +182,9 @@ class ValueCompiler:
             raise Unsupported(type(op).__name__)
         a, b = _number(left), _number(right)
         value = COMPARISONS[type(op)](a.expr, b.expr)
-        punt = a.punt | b.punt
+        punt = any_of(a.punt, b.punt)
         if a.places is None or b.places is None:
-            punt = punt | ((a.expr - b.expr).abs() <= HAIR).fill_null(False)
+            punt = any_of(punt, ((a.expr - b.expr).abs() <= HAIR).fill_null(False))
         return Value("bool", value, punt)
 
 
@@ -213,7 +212,7 @@ def _arithmetic(op: ast.operator, a: Value, b: Value) -> Value:
             return _num(a.constant * b.constant)
         if isinstance(op, ast.Div) and b.constant != 0:
             return _num(a.constant / b.constant)
-    punt = a.punt | b.punt
+    punt = any_of(a.punt, b.punt)
     exact = a.places is not None and b.places is not None
     if isinstance(op, ast.Add | ast.Sub):
         expr = a.expr + b.expr if isinstance(op, ast.Add) else a.expr - b.expr
@@ -225,7 +224,7 @@ def _arithmetic(op: ast.operator, a: Value, b: Value) -> Value:
         # x / 0 is unknown to the evaluator; a divisor within a hair of 0 is left to it.
         near_zero = (b.expr.abs() <= HAIR).fill_null(False)
         divisor = pl.when(near_zero).then(None).otherwise(b.expr)
-        return Value("num", a.expr / divisor, punt | near_zero, None)
+        return Value("num", a.expr / divisor, any_of(punt, near_zero), None)
     raise Unsupported(type(op).__name__)
 
 
@@ -321,7 +320,7 @@ def _number(value: Value) -> Value:
         raise Unsupported(f"{value.kind} where a number is wanted")
     cell = _cell(value.expr)
     bad = (cell.text.is_not_null() & (~cell.simple | cell.decimal.is_null())).fill_null(False)
-    return Value("num", cell.decimal, value.punt | bad, CELL_PLACES)
+    return Value("num", cell.decimal, any_of(value.punt, bad), CELL_PLACES)
 
 
 def _flag(value: Value) -> tuple[pl.Expr, pl.Expr]:
@@ -332,7 +331,7 @@ def _flag(value: Value) -> tuple[pl.Expr, pl.Expr]:
         raise Unsupported(f"{value.kind} compared with a flag")
     cell = _cell(value.expr)
     flag = pl.when(cell.flag).then(cell.true).otherwise(None)
-    return flag, value.punt | (cell.text.is_not_null() & ~cell.flag).fill_null(False)
+    return flag, any_of(value.punt, (cell.text.is_not_null() & ~cell.flag).fill_null(False))
 
 
 def _truth(value: Value) -> tuple[pl.Expr, pl.Expr]:
@@ -341,12 +340,12 @@ def _truth(value: Value) -> tuple[pl.Expr, pl.Expr]:
         return value.expr, value.punt
     if value.kind == "num":
         near_zero = (value.expr.abs() <= HAIR).fill_null(False) if value.places is None else NO
-        return value.expr != 0, value.punt | near_zero
+        return value.expr != 0, any_of(value.punt, near_zero)
     if value.kind == "cell":
         cell = _cell(value.expr)
         flag = pl.when(cell.flag).then(cell.true)
         other = (cell.text.is_not_null() & ~cell.flag).fill_null(False)
-        return flag.otherwise(None), value.punt | other
+        return flag.otherwise(None), any_of(value.punt, other)
     raise Unsupported(f"truth of {value.kind}")
 
 
@@ -355,12 +354,12 @@ def _text_equal(left: Value, right: Value) -> tuple[pl.Expr, pl.Expr]:
     if constant.kind != "text" or cell.kind not in ("cell", "text"):
         raise Unsupported("text compared with a non-text")
     if cell.kind == "text":
-        return cell.expr == constant.expr, cell.punt | constant.punt
+        return cell.expr == constant.expr, any_of(cell.punt, constant.punt)
     typed = _cell(cell.expr)
     # A number, flag, date or list never equals a word; dates and JSON are left to the exact evaluator.
     value = pl.when(typed.text.is_null()).then(None).when(typed.plain).then(typed.text == constant.expr)
     unclear = (typed.text.is_not_null() & ~typed.plain & ~typed.flag & ~typed.number).fill_null(False)
-    return value.otherwise(False), cell.punt | unclear
+    return value.otherwise(False), any_of(cell.punt, unclear)
 
 
 def _in_cell(item: Value, container: Value) -> tuple[pl.Expr, pl.Expr]:
@@ -378,7 +377,7 @@ def _in_cell(item: Value, container: Value) -> tuple[pl.Expr, pl.Expr]:
         .when(text).then(cell.text.str.contains(item.word, literal=True))
     )  # fmt: skip
     punt = (cell.text.is_not_null() & ~cell.listed & ~text).fill_null(False)
-    return value.otherwise(None), container.punt | punt
+    return value.otherwise(None), any_of(container.punt, punt)
 
 
 def _text_in(value: Value, texts: list[str]) -> tuple[pl.Expr, pl.Expr]:
@@ -389,4 +388,4 @@ def _text_in(value: Value, texts: list[str]) -> tuple[pl.Expr, pl.Expr]:
     typed = _cell(value.expr)
     result = pl.when(typed.text.is_null()).then(None).when(typed.plain).then(typed.text.is_in(texts))
     unclear = (typed.text.is_not_null() & ~typed.plain & ~typed.flag & ~typed.number).fill_null(False)
-    return result.otherwise(False), value.punt | unclear
+    return result.otherwise(False), any_of(value.punt, unclear)
