@@ -74,15 +74,18 @@ def leaves_read(ground: GroundFinding) -> list[tuple[str, str]]:
     return known[1]
 
 
-def date_readers(batch: Batch, cidxs: set[int], calendar: Calendar, steps: set[str]) -> dict[int, RowReader]:
+def date_readers(batch: Batch, wanted: set[tuple[int, str]], calendar: Calendar) -> dict[int, RowReader]:
     """Date readers for the cases that need explanations, read from the events frame in one pass.
 
-    Only the dates of `steps` (those the explained rules read) and only those an event has are
-    stored; a reader answers None for the others, as DateReader does.
+    Only the dates of the occurrences `wanted` ((case, occurrence key) pairs the explanations
+    read) and only those an event has are stored; a reader answers None for the others, as
+    DateReader does.
     """
     dates: dict[int, dict[tuple[str, str], dt.date | None]] = defaultdict(dict)
-    if cidxs:
-        rows = batch.events.filter(pl.col("cidx").is_in(list(cidxs)) & pl.col("step").is_in(sorted(steps)))
+    cidxs = {cidx for cidx, _key in wanted}
+    if wanted:
+        pairs = pl.DataFrame(list(wanted), schema={"cidx": pl.Int32, "key": pl.Utf8}, orient="row")
+        rows = batch.events.join(pairs, on=["cidx", "key"], how="semi")
         columns = [rows[c].to_list() for c in ("cidx", "key", "date", "start", "end")]
         for cidx, key, date, start, end in zip(*columns, strict=True):
             found = dates[cidx]
@@ -123,7 +126,8 @@ def explained(
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
     # Only findings that read dates need the case's dates; the others explain the same way in every case.
     dated = [(cidx, ground) for cidx, _order, ground, _r in tasks if leaves_read(ground)]
-    readers = date_readers(batch, {cidx for cidx, _g in dated}, calendar, {s for _c, g in dated for s in g.rule.steps})
+    wanted = {(cidx, key) for cidx, ground in dated for key, _part in leaves_read(ground)}
+    readers = date_readers(batch, wanted, calendar)
     undated = RowReader({}, calendar)
     for cidx, order, ground, _representative in tasks:
         findings[cidx].append((order, judged(ground, readers.get(cidx, undated), lang, names)))
