@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 from openpyxl import Workbook
 
+from compliance.importers.chunking import tapered
 from compliance.importers.documents import ordered
 from compliance.importers.mapping import EMPTY, load_mapping
 from compliance.importers.normalize import LINE
@@ -142,6 +143,12 @@ def test_rows_of_a_case_need_not_be_adjacent(tmp_path):
     outcomes = {o.result.case: o for o in check([str(path)])}
     assert set(outcomes) == {"CA-X1", "CA-X2"}
     assert _hearing_window(outcomes["CA-X1"]) == "violated"
+
+
+def test_chunks_shrink_near_the_end_of_an_input_so_workers_finish_together():
+    assert tapered(48, 1_000) == 48  # far from the end: the target
+    assert tapered(48, 100) == 25  # a quarter of what is left
+    assert tapered(48, 20) == 12  # never below a quarter of the target
 
 
 def test_rows_are_grouped_by_case_in_order_of_first_appearance():

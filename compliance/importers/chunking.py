@@ -15,6 +15,15 @@ import polars as pl
 ROWS_PER_CHUNK = 200_000  # about 9,000 cases: amortises a chunk's per-rule work, keeps a worker near 1.5 GB
 
 
+def tapered(target: int, remaining: int) -> int:
+    """How much to take next of an input with `remaining` left: `target`, shrinking near the end.
+
+    Equal chunks leave one worker checking the last chunk while the others wait; chunks that
+    shrink to a quarter of what is left (down to a quarter of `target`) let them finish together.
+    """
+    return max(target // 4, min(target, remaining // 4))
+
+
 def case_count_and_order(lf: pl.LazyFrame, case_col: str) -> tuple[int, int, bool]:
     """(rows, cases, contiguous): whether every case's rows are adjacent."""
     ids = lf.select(pl.col(case_col)).collect()[case_col]

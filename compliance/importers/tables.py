@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import csv
 import io
+import os
 import re
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, whole_case_chunks
+from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, tapered, whole_case_chunks
 from compliance.importers.columns import ColumnPlan, plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -140,11 +141,12 @@ _NOT_BLANK = re.compile(rb"\S")
 
 def csv_ranges(path: Path, case_index: int, target: int) -> Iterator[tuple[int, int, int]]:
     """(start, end, line of its first record) of consecutive ranges, each ending where a case ends."""
+    size = os.path.getsize(path)
     with open(path, "rb") as handle:
         handle.readline()  # the header
         start, record, pending = handle.tell(), 2, b""
         while True:
-            block = handle.read(target)
+            block = handle.read(tapered(target, size - start))
             data = pending + block
             cut = len(data) if not block else _case_cut(data, case_index)
             if cut > 0 and _NOT_BLANK.search(data, 0, cut):  # (strip() would copy the whole range)
