@@ -22,6 +22,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from compliance.importers.cells import cell_text
+from compliance.importers.chunking import tapered
 from compliance.importers.columns import plan_columns
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -148,17 +149,19 @@ class SqlSource:
         c, e = cases_table, events_table
         with self.engine.connect() as conn:
             self._check_schema(conn)
+            left = int(conn.execute(sa.select(sa.func.count()).select_from(c)).scalar_one())
             ids = conn.execution_options(stream_results=True, yield_per=10_000).execute(
                 sa.select(c.c.case_id).order_by(c.c.case_id)
             )
             first = last = None
-            count = 0
+            count, size = 0, tapered(self.cases_per_chunk, left)
             for (case_id,) in ids:
                 first = case_id if first is None else first
                 last, count = case_id, count + 1
-                if count >= self.cases_per_chunk:
+                if count >= size:
                     yield SqlRange(self.spec, first, last)
-                    first, count = None, 0
+                    left -= count
+                    first, count, size = None, 0, tapered(self.cases_per_chunk, left)
             if first is not None:
                 yield SqlRange(self.spec, first, last)
             orphans = conn.execute(sa.select(e.c.id, e.c.case_id).where(e.c.case_id.not_in(sa.select(c.c.case_id))))
