@@ -32,13 +32,14 @@ class Inputs:
     sources: list[Source | FailedSource]
     total: int | None
 
-    def chunks(self) -> Iterator[Chunk]:
+    def chunks(self, workers: int = 1) -> Iterator[Chunk]:
+        """Every chunk of every input; `workers` checking them (inputs are cut in parts they divide evenly)."""
         for source in self.sources:
             if isinstance(source, FailedSource):
                 yield source
                 continue
             try:
-                yield from source.chunks()
+                yield from source.chunks(workers)
             except InputError as exc:
                 yield FailedSource(exc)
 
@@ -91,7 +92,7 @@ def run(
     )
     with bar as updater:
         departments = department_map(settings.book())
-        for rendered in _checked(inputs.chunks(), settings, jobs, formats, departments):
+        for rendered in _checked(inputs.chunks(jobs), settings, jobs, formats, departments):
             sink(rendered)
             if updater is not None:
                 updater.update(rendered.cases)

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 from openpyxl import Workbook
 
-from compliance.importers.chunking import tapered
+from compliance.importers.chunking import part_size
 from compliance.importers.documents import ordered
 from compliance.importers.mapping import EMPTY, load_mapping
 from compliance.importers.normalize import LINE
@@ -145,10 +145,11 @@ def test_rows_of_a_case_need_not_be_adjacent(tmp_path):
     assert _hearing_window(outcomes["CA-X1"]) == "violated"
 
 
-def test_chunks_shrink_near_the_end_of_an_input_so_workers_finish_together():
-    assert tapered(48, 1_000) == 48  # far from the end: the target
-    assert tapered(48, 100) == 25  # a quarter of what is left
-    assert tapered(48, 20) == 12  # never below a quarter of the target
+def test_inputs_are_cut_in_equal_parts_the_workers_divide():
+    assert part_size(352, 48, 1) == 44  # 8 parts of about 48
+    assert part_size(352, 48, 2) == 44  # 8 parts: 4 for each of 2 workers
+    assert part_size(300, 48, 2) == 38  # 7 parts would leave one worker alone at the end: 8
+    assert part_size(10, 48, 2) == 5  # even a small input gives each worker a part
 
 
 def test_rows_are_grouped_by_case_in_order_of_first_appearance():

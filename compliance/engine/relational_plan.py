@@ -58,11 +58,17 @@ class Expressions:
     # rule's step counts, its shape) and, per step, the columns its occurrence rows need.
     names: set[str] = field(default_factory=set)
     wanted: dict[str, list[str]] = field(default_factory=dict)
+    # Per step: findings keyed by the occurrence itself (number, code), and the others (number, key, code).
+    keyed: dict[str, tuple[list, list]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         made = {e.meta.output_name() for e in self.staged_case}
         self.names = {n for e in (*self.case_level, *self.staged_case) for n in e.meta.root_names()}
         for step, items in self.by_step.items():
+            self.keyed[step] = (
+                [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))],
+                [(n, key, code) for n, key, code in items if not key.meta.eq(pl.col("key"))],
+            )
             own = self.staged.get(step, [])
             read = {n for _number, key, code in items for e in (key, code) for n in e.meta.root_names()}
             read |= {n for e in own for n in e.meta.root_names()}
@@ -167,7 +173,7 @@ class Plan:
         if compiled.staged_case:
             frame = frame.with_columns(compiled.staged_case)
         found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
-        for step, items in compiled.by_step.items():
+        for step, (own_key, other) in compiled.keyed.items():
             rows = occurrences.get((step,))
             if rows is None:
                 continue
@@ -176,8 +182,6 @@ class Plan:
                 rows = rows.with_columns(compiled.staged[step])
             # Findings keyed by the occurrence itself (subject rules) come out of one select, unpivoted;
             # order findings name the earlier step in their key and are taken one by one.
-            own_key = [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))]
-            other = [(n, key, code) for n, key, code in items if not key.meta.eq(pl.col("key"))]
             if own_key:
                 found.append(_long(rows.select("cidx", "key", *[code.alias(str(n)) for n, code in own_key])))
             for number, key, code in other:

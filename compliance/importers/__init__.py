@@ -42,7 +42,7 @@ Chunk = RawChunk | CsvRange | CaseFilesChunk | FailedSource
 class Source(Protocol):
     def case_count(self) -> int | None: ...
 
-    def chunks(self) -> Iterator[RawChunk]: ...
+    def chunks(self, workers: int = 1) -> Iterator[RawChunk]: ...
 
 
 class CaseFilesSource:
@@ -52,7 +52,7 @@ class CaseFilesSource:
     def case_count(self) -> int:
         return len(self.files)
 
-    def chunks(self) -> Iterator[CaseFilesChunk]:  # type: ignore[override]
+    def chunks(self, workers: int = 1) -> Iterator[CaseFilesChunk]:  # type: ignore[override]
         for start in range(0, len(self.files), FILES_PER_CHUNK):
             yield CaseFilesChunk(self.files[start : start + FILES_PER_CHUNK])
 

@@ -15,13 +15,16 @@ import polars as pl
 ROWS_PER_CHUNK = 200_000  # about 9,000 cases: amortises a chunk's per-rule work, keeps a worker near 1.5 GB
 
 
-def tapered(target: int, remaining: int) -> int:
-    """How much to take next of an input with `remaining` left: `target`, shrinking near the end.
+def part_size(total: int, target: int, workers: int = 1) -> int:
+    """The size of equal parts of `total`, each about `target`, their number a multiple of `workers`.
 
-    Equal chunks leave one worker checking the last chunk while the others wait; chunks that
-    shrink to a quarter of what is left (down to a quarter of `target`) let them finish together.
+    With 7 parts and 2 workers, one worker checks the last part alone while the other waits;
+    with 8 a little smaller, they finish together. (Parts much smaller than `target` would cost
+    more: a chunk has a fixed cost, mostly planning its queries.)
     """
-    return max(target // 4, min(target, remaining // 4))
+    parts = max(1, -(-total // max(1, target)))
+    parts = -(-parts // max(1, workers)) * max(1, workers)
+    return max(1, -(-total // parts))
 
 
 def case_count_and_order(lf: pl.LazyFrame, case_col: str) -> tuple[int, int, bool]:

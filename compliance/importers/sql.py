@@ -22,7 +22,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import tapered
+from compliance.importers.chunking import part_size
 from compliance.importers.columns import plan_columns
 from compliance.importers.mapping import EMPTY, Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -144,24 +144,24 @@ class SqlSource:
             self._check_schema(conn)
             return int(conn.execute(sa.select(sa.func.count()).select_from(cases_table)).scalar_one())
 
-    def chunks(self) -> Iterator[SqlRange | RawChunk]:
+    def chunks(self, workers: int = 1) -> Iterator[SqlRange | RawChunk]:
         """Ranges of case ids, each read by a worker; events of no case are reported from here."""
         c, e = cases_table, events_table
         with self.engine.connect() as conn:
             self._check_schema(conn)
-            left = int(conn.execute(sa.select(sa.func.count()).select_from(c)).scalar_one())
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(c)).scalar_one())
+            size = part_size(total, self.cases_per_chunk, workers)
             ids = conn.execution_options(stream_results=True, yield_per=10_000).execute(
                 sa.select(c.c.case_id).order_by(c.c.case_id)
             )
             first = last = None
-            count, size = 0, tapered(self.cases_per_chunk, left)
+            count = 0
             for (case_id,) in ids:
                 first = case_id if first is None else first
                 last, count = case_id, count + 1
                 if count >= size:
                     yield SqlRange(self.spec, first, last)
-                    left -= count
-                    first, count, size = None, 0, tapered(self.cases_per_chunk, left)
+                    first, count = None, 0
             if first is not None:
                 yield SqlRange(self.spec, first, last)
             orphans = conn.execute(sa.select(e.c.id, e.c.case_id).where(e.c.case_id.not_in(sa.select(c.c.case_id))))

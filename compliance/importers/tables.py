@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, tapered, whole_case_chunks
+from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, part_size, whole_case_chunks
 from compliance.importers.columns import ColumnPlan, plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -64,15 +64,13 @@ class TableSource:
         self._order = case_count_and_order(self.lazy(), self._case_column(plan))
         return self._order[1]
 
-    def chunks(self) -> Iterator[RawChunk]:
+    def chunks(self, workers: int = 1) -> Iterator[RawChunk]:
         plan = self.plan()
         case_col = self._case_column(plan)
         rows, _cases, contiguous = self._order or case_count_and_order(self.lazy(), case_col)
-        for frame in self._frames(case_col, rows, contiguous):
+        size = part_size(rows, self.rows_per_chunk, workers)
+        for frame in whole_case_chunks(self.lazy(), case_col, rows, contiguous, size):
             yield RawChunk(frame, plan, str(self.path), self.line_label)
-
-    def _frames(self, case_col: str, rows: int, contiguous: bool) -> Iterator[pl.DataFrame]:
-        yield from whole_case_chunks(self.lazy(), case_col, rows, contiguous, self.rows_per_chunk)
 
 
 class CsvSource(TableSource):
@@ -92,19 +90,20 @@ class CsvSource(TableSource):
             )
         return self._lf
 
-    def chunks(self) -> Iterator[RawChunk | CsvRange]:  # type: ignore[override]
+    def chunks(self, workers: int = 1) -> Iterator[RawChunk | CsvRange]:  # type: ignore[override]
         plan = self.plan()
         case_col = self._case_column(plan)
         _rows, _cases, contiguous = self._order or case_count_and_order(self.lazy(), case_col)
         if not contiguous:
-            yield from super().chunks()
+            yield from super().chunks(workers)
             return
         # A log sorted by case is handed out as byte ranges of whole cases: the workers read and parse
         # them, so the main process neither holds nor ships the rows (memory flat, no copying).
         names = self.lazy().collect_schema().names()
         columns = [n for n in names if n != LINE]
         source = _utf8_copy(self.path)
-        for start, end, first in csv_ranges(source, columns.index(case_col), self.range_bytes):
+        target = part_size(os.path.getsize(source), self.range_bytes, workers)
+        for start, end, first in csv_ranges(source, columns.index(case_col), target):
             yield CsvRange(str(source), names, start, end, first, plan, str(self.path))
 
 
@@ -146,9 +145,11 @@ def csv_ranges(path: Path, case_index: int, target: int) -> Iterator[tuple[int, 
         handle.readline()  # the header
         start, record, pending = handle.tell(), 2, b""
         while True:
-            block = handle.read(tapered(target, size - start))
+            block = handle.read(target)
+            if block and size - handle.tell() < target // 4:
+                block += handle.read()  # a last sliver of cases joins this range rather than make its own
             data = pending + block
-            cut = len(data) if not block else _case_cut(data, case_index)
+            cut = len(data) if not block or handle.tell() >= size else _case_cut(data, case_index)
             if cut > 0 and _NOT_BLANK.search(data, 0, cut):  # (strip() would copy the whole range)
                 yield start, start + cut, record
                 record += data.count(b"\n", 0, cut)

@@ -18,7 +18,7 @@ from xml.parsers import expat
 import polars as pl
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import tapered
+from compliance.importers.chunking import part_size
 from compliance.importers.columns import plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -102,9 +102,10 @@ class XesSource:
                 count += line.count(b"<trace")
         return count
 
-    def chunks(self) -> Iterator[XesRange]:
+    def chunks(self, workers: int = 1) -> Iterator[XesRange]:
         """Byte ranges of whole traces: the workers parse them, the main process only finds where traces end."""
-        for start, end, line in xes_ranges(self.path, self.range_bytes):
+        target = part_size(os.path.getsize(self.path), self.range_bytes, workers)
+        for start, end, line in xes_ranges(self.path, target):
             yield XesRange(str(self.path), start, end, line, dict(self.mapping.columns))
 
 
@@ -114,7 +115,6 @@ def xes_ranges(path: Path, target: int) -> Iterator[tuple[int, int, int]]:
     A last trace the file never closes gets a range of its own; its worker reports the file as incomplete.
     """
     end_tag = b"</trace>"
-    size = os.path.getsize(path)
     with open(path, "rb") as handle:
         data, offset, line, eof = b"", 0, 1, False
         while (first := data.find(b"<trace")) < 0:  # skip the log's header (extensions, globals, classifiers)
@@ -125,17 +125,16 @@ def xes_ranges(path: Path, target: int) -> Iterator[tuple[int, int, int]]:
             offset += len(data)
             data = block
         line += data.count(b"\n", 0, first)
-        start, data = offset + first, data[first:]
-        want = need = tapered(target, size - start)
+        start, data, need = offset + first, data[first:], target
         while data.find(b"<trace") >= 0:
             while not eof and len(data) < need:
-                block = handle.read(max(want, 1 << 16))
+                block = handle.read(max(target, 1 << 16))
                 eof, data = not block, data + block
-            found = data.find(end_tag, max(0, min(want, len(data)) - len(end_tag)))
+            found = data.find(end_tag, max(0, min(target, len(data)) - len(end_tag)))
             if found >= 0:
                 cut = found + len(end_tag)
             elif not eof:
-                need = len(data) + want  # a trace longer than a range: read on
+                need = len(data) + target  # a trace longer than a range: read on
                 continue
             else:
                 last = data.rfind(end_tag)
@@ -144,8 +143,7 @@ def xes_ranges(path: Path, target: int) -> Iterator[tuple[int, int, int]]:
                     cut = len(data)
             yield start, start + cut, line
             line += data.count(b"\n", 0, cut)
-            start, data = start + cut, data[cut:]
-            want = need = tapered(target, size - start)
+            start, data, need = start + cut, data[cut:], target
 
 
 @dataclass
