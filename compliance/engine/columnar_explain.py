@@ -27,6 +27,25 @@ class RowReader(DateReader):
         self.dates = dates
 
 
+def explained(
+    tasks: list[tuple[int, tuple, GroundFinding, Case]],
+    batch: Batch,
+    calendar: Calendar,
+    lang: str,
+    names: dict[str, str],
+) -> dict[int, list[tuple[tuple, Finding]]]:
+    """Each case's findings, explained, with the order key of each (cidx, order, ground finding, representative)."""
+    findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
+    # Only findings that read dates need the case's dates; the others explain the same way in every case.
+    dated = [(cidx, ground) for cidx, _order, ground, _r in tasks if leaves_read(ground)]
+    wanted = {(cidx, key) for cidx, ground in dated for key, _part in leaves_read(ground)}
+    readers = date_readers(batch, wanted, calendar)
+    undated = RowReader({}, calendar)
+    for cidx, order, ground, _representative in tasks:
+        findings[cidx].append((order, judged(ground, readers.get(cidx, undated), lang, names)))
+    return findings
+
+
 # Explanations already made: the same ground finding read with the same dates explains the same way.
 _JUDGED: dict[tuple, tuple[GroundFinding, Calendar, Finding]] = {}
 _LEAVES: dict[int, tuple[GroundFinding, list[tuple[str, str]]]] = {}
@@ -113,22 +132,3 @@ def _for_case(ground: GroundFinding, reader: RowReader) -> GroundFinding:
     found = object.__new__(GroundFinding)
     found.__dict__.update(ground.__dict__, subject=real)
     return found
-
-
-def explained(
-    tasks: list[tuple[int, tuple, GroundFinding, Case]],
-    batch: Batch,
-    calendar: Calendar,
-    lang: str,
-    names: dict[str, str],
-) -> dict[int, list[tuple[tuple, Finding]]]:
-    """Each case's findings, explained, with the order key of each (cidx, order, ground finding, representative)."""
-    findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
-    # Only findings that read dates need the case's dates; the others explain the same way in every case.
-    dated = [(cidx, ground) for cidx, _order, ground, _r in tasks if leaves_read(ground)]
-    wanted = {(cidx, key) for cidx, ground in dated for key, _part in leaves_read(ground)}
-    readers = date_readers(batch, wanted, calendar)
-    undated = RowReader({}, calendar)
-    for cidx, order, ground, _representative in tasks:
-        findings[cidx].append((order, judged(ground, readers.get(cidx, undated), lang, names)))
-    return findings

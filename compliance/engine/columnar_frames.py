@@ -37,6 +37,7 @@ class Batch:
 
 
 def batch_from_rows(frame: pl.DataFrame) -> Batch:
+    """A chunk's screened rows as frames: one row per case, one per event with its occurrence key."""
     # Rows come grouped by case in order of first appearance (`ordered`): a case's number is a run count.
     frame = frame.with_columns(
         (pl.col("case").ne_missing(pl.col("case").shift(1)).cum_sum() - 1).cast(pl.Int32).alias("cidx")
@@ -63,6 +64,7 @@ def batch_from_rows(frame: pl.DataFrame) -> Batch:
 
 
 def batch_from_cases(cases: list[Case]) -> Batch:
+    """Cases already loaded (case files) as frames; their typed values are read back from the cases."""
     rows: dict[str, list[Any]] = defaultdict(list)
     case_rows: dict[str, list[Any]] = defaultdict(list)
     fact_names = sorted({k for c in cases for k in c.facts})
