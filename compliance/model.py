@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,10 +111,18 @@ class Case:
     file: str | None = None
 
     def occurrences(self, step: str) -> tuple[Occurrence, ...]:
-        return tuple(e for e in self.events if e.step == step)
+        return self._by_step.get(step, ())
 
     def has(self, step: str) -> bool:
-        return any(e.step == step for e in self.events)
+        return step in self._by_step
+
+    @cached_property
+    def _by_step(self) -> dict[str, tuple[Occurrence, ...]]:
+        """Each step's occurrences in event order (grounding asks for them rule after rule)."""
+        found: dict[str, list[Occurrence]] = {}
+        for event in self.events:
+            found.setdefault(event.step, []).append(event)
+        return {step: tuple(events) for step, events in found.items()}
 
     def first_date(self) -> dt.date | None:
         dates = [d for e in self.events for d in (e.date, e.start) if d is not None]
