@@ -8,6 +8,7 @@ case's own values.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import polars as pl
 
@@ -16,6 +17,7 @@ from compliance.engine.columnar_expr import SHOWN_CODES, ShiftTables
 from compliance.engine.columnar_frames import Batch, case_values
 from compliance.engine.columnar_grounding import GROUNDED_LIMIT, Shape, cached_info, grounded, grounded_from_values
 from compliance.engine.ground import GroundFinding
+from compliance.engine.relational import count_column
 from compliance.model import Case
 from compliance.rules.core import CoreRule
 from compliance.rules.packs import Pack, RuleBook
@@ -96,8 +98,8 @@ def compiled_tasks(
     atoms = {}
     for number, cidx, text in compiled.plan.atom_outcomes.iter_rows():
         atoms[(number, cidx)] = (id(compiled.plan.rules[number]), compiled.groups[group_of[cidx]][1], text)
-    shape_of = {(number, cidx): shape for cidx, number, shape in found.select("cidx", "rule", "shape").iter_rows()}
-    atoms = {pair: (*key, shape_of.get(pair)) for pair, key in atoms.items()}
+    shape_of = _shapes(compiled.plan)
+    atoms = {pair: (*key, shape_of(*pair)) for pair, key in atoms.items()}
     # One case per new (rule, procedure, atom outcomes, shape) is enough to ground it: its values are read.
     new: dict[tuple, tuple[int, int]] = {}
     for pair, key in atoms.items():
@@ -118,10 +120,11 @@ def compiled_tasks(
         position = compiled.positions[(group, number)]
         tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
     known: dict[tuple, tuple[Shape, int]] = {}  # (rule, group, shape) → its grounding and position
-    for cidx, key, number, _code, shape_text in found.iter_rows():
+    for cidx, key, number, _code in found.iter_rows():
         group = group_of[cidx]
         pair_key = atoms.get((number, cidx))
-        memo = (number, group, shape_text, pair_key)
+        counts = shape_of(number, cidx)
+        memo = (number, group, counts, pair_key)
         entry = known.get(memo)
         if entry is None:
             rule = compiled.plan.rules[number]
@@ -129,7 +132,6 @@ def compiled_tasks(
             if pair_key is not None:
                 shape = _BY_ATOMS[pair_key]
             else:
-                counts = tuple(int(n) for n in shape_text.split(",")) if shape_text else ()
                 shape = grounded(rule, procedure, cached_info(rule), counts, cidx, batch, book)
             entry = known[memo] = (shape, compiled.positions[(group, number)])
         shape, position = entry
@@ -139,6 +141,27 @@ def compiled_tasks(
 
 
 _BY_ATOMS: dict[tuple, Shape] = {}
+
+
+def _shapes(plan: relational_plan.Plan) -> Callable[[int, int], tuple[int, ...]]:
+    """A finding's *shape* for its rule (number) and case (cidx): how often each step the rule reads
+    occurs, in the order of the rule's sorted steps — what grounding depends on when it reads no values."""
+    counts = plan.step_counts
+    assert counts is not None
+    columns: dict[str, list[int]] = {}
+    of_rule: dict[int, list[list[int]]] = {}
+
+    def shape(number: int, cidx: int) -> tuple[int, ...]:
+        lists = of_rule.get(number)
+        if lists is None:
+            names = [count_column(s) for s in sorted(plan.rules[number].steps)]
+            for name in names:
+                if name not in columns:
+                    columns[name] = counts[name].to_list()
+            lists = of_rule[number] = [columns[name] for name in names]
+        return tuple(values[cidx] for values in lists)
+
+    return shape
 
 
 def pack_by_label(book: RuleBook, label: str) -> Pack:

@@ -93,6 +93,8 @@ class Plan:
     shifts: ShiftTables
     keep: tuple[int, ...]  # status codes to return (PUNT always is)
     atom_outcomes: pl.DataFrame | None = field(default=None, init=False)  # set by run: see _atom_outcomes
+    # Set by run: per case (row = cidx) how often each step a rule reads occurs, whence a finding's shape.
+    step_counts: pl.DataFrame | None = field(default=None, init=False)
 
     def compile(self) -> Expressions:
         compiler = Compiler(self.shifts)
@@ -153,7 +155,7 @@ class Plan:
         return found
 
     def run(self, cases: pl.DataFrame, events: pl.DataFrame, facts: pl.DataFrame) -> pl.DataFrame:
-        """Findings (cidx, key, rule number, code, shape) of every case (`_with_shapes` for the shape).
+        """Findings (cidx, key, rule number, code) of every case; `step_counts` keeps each case's step counts.
 
         `cases`: cidx and grp (the case's group of packs and procedure); `events`: the chunk's
         events (cidx seq step key date start end data.*); `facts`: cidx and facts.* columns,
@@ -193,7 +195,8 @@ class Plan:
         if len(self.keep) < 4:
             result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
         self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, result)
-        return _with_shapes(result, frame, self.rules)
+        self.step_counts = frame.select(sorted({count_column(s) for rule in self.rules for s in rule.steps}))
+        return result
 
     def _atom_outcomes(
         self, compiled: Expressions, frame: pl.DataFrame, occurrences: dict, found: pl.DataFrame
@@ -226,22 +229,6 @@ class Plan:
             parts.append(case_text.select(pl.lit(number, pl.Int32).alias("rule"), "cidx", "atoms"))
         schema = {"rule": pl.Int32, "cidx": pl.Int32, "atoms": pl.Utf8}
         return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-
-
-def _with_shapes(found: pl.DataFrame, frame: pl.DataFrame, rules: list[CoreRule]) -> pl.DataFrame:
-    """Each finding with its case's *shape* for its rule: how often each step the rule reads occurs
-    ("1,0,2"), which is what grounding the rule depends on when it reads no values."""
-    parts = []
-    for (number,), rows in found.partition_by("rule", as_dict=True).items():
-        counts = [pl.col(count_column(s)).cast(pl.Utf8) for s in sorted(rules[number].steps)]
-        if not counts:  # a rule that reads no step (facts alone): one shape
-            parts.append(rows.with_columns(pl.lit("").alias("shape")))
-            continue
-        # Only the findings' cases: most cases have no finding of a given rule.
-        counted = frame.select(count_column(s) for s in sorted(rules[number].steps))[rows["cidx"]]
-        shape = counted.select(pl.concat_str(counts, separator=",").alias("shape")).to_series()
-        parts.append(rows.with_columns(shape))
-    return pl.concat(parts) if parts else found.with_columns(pl.lit(None, pl.Utf8).alias("shape"))
 
 
 def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) -> pl.DataFrame:
