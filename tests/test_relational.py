@@ -241,3 +241,23 @@ def test_a_document_list_is_searched_as_the_evaluator_searches_it(tmp_path):
     found = {(c, s) for c, rule, _k, s in _agree(path) if rule == "taojiang.application-documents"}
     assert ("docs-3", "punt") in found and ("docs-4", "punt") in found
     _same_reports(path)
+
+
+def test_a_case_the_plan_punts_on_never_grounds_a_rule_for_other_cases(tmp_path):
+    # A list with a quote inside is not a plain list: the plan punts. Its atom outcomes match those of
+    # a text that is no list at all, which violates `contents:`; the punted case must not be the one
+    # grounded for both (its exact grounding satisfies the rule).
+    base = next(d for d in DOCS if d["case"].startswith("CZ") and any(e["step"] == "plan_draft" for e in d["events"]))
+    draft = next(e for e in base["events"] if e["step"] == "plan_draft")
+    docs = []
+    for n, contents in enumerate([[*draft["data"]["contents"], 'say "yes"'], "not a list"]):
+        doc = copy.deepcopy(base)
+        doc["case"] = f"contents-{n}"
+        next(e for e in doc["events"] if e["step"] == "plan_draft")["data"]["contents"] = contents
+        docs.append(doc)
+    path = tmp_path / "contents.csv"
+    write_csv(path, docs)
+    found = {(c, s) for c, rule, _k, s in _agree(path) if rule == "changzhou.plan-contents"}
+    assert found == {("contents-0", "punt"), ("contents-1", "violated")}
+    by_case = {r.case: r for r in _same_reports(path)}
+    assert [f.status for f in by_case["contents-1"].findings if f.rule == "changzhou.plan-contents"] == ["violated"]

@@ -101,11 +101,13 @@ def compiled_tasks(
     shape_of = _shapes(compiled.plan)
     atoms = {pair: (*key, shape_of(*pair)) for pair, key in atoms.items()}
     # One case per new (rule, procedure, atom outcomes, shape) is enough to ground it: its values are read.
+    # Never a case the plan punted on: its atoms' outcomes are not what exact evaluation makes of its values.
+    punted_pairs = set(punted.iter_rows())
     new: dict[tuple, tuple[int, int]] = {}
     for pair, key in atoms.items():
-        if key not in _BY_ATOMS:
+        if key not in _BY_ATOMS and pair not in punted_pairs:
             new.setdefault(key, pair)
-    need = set(punted.iter_rows()) | set(new.values())
+    need = punted_pairs | set(new.values())
     infos = [cached_info(compiled.plan.rules[number]) for number in {number for number, _c in need}]
     steps = {s for info in infos for s in info.steps}
     fields = None if any(i.data_fields is None for i in infos) else {f for i in infos for f in i.data_fields or ()}
@@ -114,7 +116,7 @@ def compiled_tasks(
         procedure = compiled.groups[group_of[cidx]][1]
         _BY_ATOMS[key] = grounded_from_values(compiled.plan.rules[number], procedure, values[cidx], book)
     tasks = []
-    for number, cidx in punted.iter_rows():
+    for number, cidx in punted_pairs:
         group = group_of[cidx]
         shape = grounded_from_values(compiled.plan.rules[number], compiled.groups[group][1], values[cidx], book)
         position = compiled.positions[(group, number)]
