@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -69,3 +71,19 @@ def test_no_pack_in_force_exits_2(tmp_path):
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     result = run(str(path), "--step", "land_use_application", "--date", "2019-01-02", "--no-plan")
     assert result.exit_code == 2, result.output
+
+
+def test_check_step_does_not_import_the_batch_engine_or_the_service():
+    # Another system runs check-step once per recorded step: it must not pay for Polars,
+    # SQLAlchemy, openpyxl or FastAPI, which only `batch` and `serve` use.
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from compliance.cli import main\n"
+        "result = CliRunner().invoke(main, ['check-step', 'cases_samples/changan-late-hearing.yaml',"
+        " '--step', 'hearing', '--date', '2024-10-09'])\n"
+        "heavy = ('polars', 'sqlalchemy', 'openpyxl', 'fastapi')\n"
+        "print(result.exit_code, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=SAMPLES.parent, check=True)
+    assert done.stdout.split("\n")[-2] == "1 []"

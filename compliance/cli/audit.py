@@ -9,13 +9,23 @@ from pathlib import Path
 import click
 
 from compliance.audit import audit_file, iter_case_files
+from compliance.cli.lazy import LazyGroup
 from compliance.cli.options import LANG, RULES, calendar_options, load_book, load_calendar
 from compliance.findings import CaseResult, exit_code, summarize
 from compliance.reports.text import render_case, render_summary
 from compliance.ruletest import run_rule_tests
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands={
+        "plan": "compliance.cli.plan.plan",
+        "batch": "compliance.cli.batch.batch",
+        "check-step": "compliance.cli.hook.check_step_command",
+        "serve": "compliance.cli.hook.serve_command",
+        "tokens": "compliance.cli.hook.tokens_group",
+    },
+)
 @click.version_option(package_name="compliance")
 def main() -> None:
     """集体土地征收与国有土地收储程序合规检查。"""
@@ -58,7 +68,7 @@ def audit(paths, fmt, show_all, lang, rules_dir, calendar_files, holiday_rollove
     sys.exit(exit_code(results))
 
 
-@main.group()
+@main.group(cls=LazyGroup, lazy_subcommands={"check": "compliance.cli.plan.rules_check"})
 def rules() -> None:
     """规则目录：列出、查看、检查规则。"""
 
