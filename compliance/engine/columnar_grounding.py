@@ -38,10 +38,24 @@ class Shape:
 
     case: Case
     grounds: list[GroundFinding]
-    slots: list[tuple] = dataclasses.field(default_factory=list)  # (formula, guard), aggregates rewritten
-    signatures: list[str] = dataclasses.field(default_factory=list)  # each slot, its fixed dates blanked
-    consts: list[dt.date] = dataclasses.field(default_factory=list)  # those fixed dates, in order
+    steps: tuple[str, ...] = ()  # the steps the rule reads
     slots_by_key: dict[str, int] | None = None
+    _columnwise: tuple[list[tuple], list[str], list[dt.date]] | None = None
+
+    def columnwise(self) -> tuple[list[tuple], list[str], list[dt.date]]:
+        """What the shape engine evaluates (made on first use: the compiled plans never need it).
+
+        The slots — each finding's (formula, guard) with aggregates rewritten —, their signatures
+        (each slot with its fixed dates blanked) and those fixed dates, in order.
+        """
+        if self._columnwise is None:
+            present = {s: len(self.case.occurrences(s)) for s in self.steps}
+            slots = [
+                (rewrite_aggregates(g.formula, present), rewrite_aggregates(g.guard, present)) for g in self.grounds
+            ]
+            signatures = [CONST_DATE.sub("ConstDate(?)", repr(slot)) for slot in slots]
+            self._columnwise = (slots, signatures, const_dates(slots))
+        return self._columnwise
 
     def slot(self, key: str) -> int:
         """The number of the ground finding with this key (the compiled plans name findings by key)."""
@@ -71,14 +85,7 @@ def grounded(
         events = [item for item in items if item[0] in info.steps]
         facts = all_facts if info.facts is None else {k: v for k, v in all_facts.items() if k in info.facts}
     case = projected_case(procedure, counts, kinds, events, facts)
-    found = Shape(case, ground_rule(rule, case))
-    if found.grounds:
-        present = {s: len(case.occurrences(s)) for s in info.steps}
-        found.slots = [
-            (rewrite_aggregates(g.formula, present), rewrite_aggregates(g.guard, present)) for g in found.grounds
-        ]
-        found.signatures = [CONST_DATE.sub("ConstDate(?)", repr(slot)) for slot in found.slots]
-        found.consts = const_dates(found.slots)
+    found = Shape(case, ground_rule(rule, case), info.steps)
     _GROUNDED[key] = found
     if len(_GROUNDED) > GROUNDED_LIMIT:
         _GROUNDED.popitem(last=False)
@@ -94,4 +101,4 @@ def grounded_from_values(rule: CoreRule, procedure: str, values: tuple[dict, lis
     counts = {s: sum(1 for item in events if item[0] == s) for s in info.steps}
     facts = all_facts if info.facts is None else {k: v for k, v in all_facts.items() if k in info.facts}
     case = projected_case(procedure, counts, kinds, events, facts)
-    return Shape(case, ground_rule(rule, case))
+    return Shape(case, ground_rule(rule, case), info.steps)

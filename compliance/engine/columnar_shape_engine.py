@@ -96,12 +96,13 @@ def rule_tasks(
         found = grounded(rule, procedure, info, shape, cidxs[0], batch, book)
         if not found.grounds:
             continue
-        group = next((g for g in groups if g.accepts(found.signatures)), None)
+        slots, signatures, consts = found.columnwise()
+        group = next((g for g in groups if g.accepts(signatures)), None)
         if group is None:
             group = _SlotGroup()
             groups.append(group)
-        group.add(found.signatures, found.slots)
-        group.members.append((cidxs, found.consts, found.grounds, found.case))
+        group.add(signatures, slots)
+        group.members.append((cidxs, consts, found.grounds, found.case))
     if not groups:
         return []
     prefixes = tuple(f"{s}#" for s in info.steps)
