@@ -89,7 +89,8 @@ class _TraceCollector:
 
 class XesSource:
     line_label = "line"
-    range_bytes = 32 << 20  # about 7,500 traces of 25 events
+    range_events = 300_000  # events a range aims at, as CSV ranges aim at rows (a worker near 1 GB)
+    range_bytes: int | None = None  # a fixed size instead (tests)
 
     def __init__(self, path: Path, mapping: Mapping) -> None:
         self.path = path
@@ -102,9 +103,16 @@ class XesSource:
                 count += line.count(b"<trace")
         return count
 
+    def _range_bytes(self) -> int:
+        """Bytes holding about `range_events` events, judged from the first megabyte."""
+        with open(self.path, "rb") as handle:
+            sample = handle.read(1 << 20)
+        events = max(1, sample.count(b"<event"))
+        return max(1 << 20, len(sample) * self.range_events // events)
+
     def chunks(self, workers: int = 1) -> Iterator[XesRange]:
         """Byte ranges of whole traces: the workers parse them, the main process only finds where traces end."""
-        target = part_size(os.path.getsize(self.path), self.range_bytes, workers)
+        target = part_size(os.path.getsize(self.path), self.range_bytes or self._range_bytes(), workers)
         for start, end, line in xes_ranges(self.path, target):
             yield XesRange(str(self.path), start, end, line, dict(self.mapping.columns))
 
