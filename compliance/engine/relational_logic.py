@@ -9,6 +9,9 @@ by identity, so every part of the compiler uses TRUE and FALSE from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import reduce
+
 import polars as pl
 
 TRUE, FALSE = pl.lit(True), pl.lit(False)
@@ -17,28 +20,21 @@ UNKNOWN_VALUE = pl.lit(None, pl.Boolean)
 
 def all_of(*parts: pl.Expr) -> pl.Expr:
     """Kleene and; FALSE if any part is FALSE, TRUE parts and repeats dropped."""
-    if any(p is FALSE for p in parts):
-        return FALSE
-    kept = _distinct([p for p in parts if p is not TRUE])
-    if not kept:
-        return TRUE
-    result = kept[0]
-    for part in kept[1:]:
-        result = result & part
-    return result
+    return _folded(parts, neutral=TRUE, absorbing=FALSE, combine=lambda a, b: a & b)
 
 
 def any_of(*parts: pl.Expr) -> pl.Expr:
     """Kleene or; TRUE if any part is TRUE, FALSE parts and repeats dropped."""
-    if any(p is TRUE for p in parts):
-        return TRUE
-    kept = _distinct([p for p in parts if p is not FALSE])
-    if not kept:
-        return FALSE
-    result = kept[0]
-    for part in kept[1:]:
-        result = result | part
-    return result
+    return _folded(parts, neutral=FALSE, absorbing=TRUE, combine=lambda a, b: a | b)
+
+
+def _folded(
+    parts: tuple[pl.Expr, ...], neutral: pl.Expr, absorbing: pl.Expr, combine: Callable[[pl.Expr, pl.Expr], pl.Expr]
+) -> pl.Expr:
+    if any(p is absorbing for p in parts):
+        return absorbing
+    kept = _distinct([p for p in parts if p is not neutral])
+    return reduce(combine, kept) if kept else neutral
 
 
 def negation(part: pl.Expr) -> pl.Expr:

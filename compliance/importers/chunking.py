@@ -9,10 +9,23 @@ holding whole cases, so memory stays bounded by the bucket size.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import polars as pl
 
 ROWS_PER_CHUNK = 200_000  # about 9,000 cases: amortises a chunk's per-rule work, keeps a worker near 1.5 GB
+
+
+def bytes_holding(path: Path, marker: bytes, count: int) -> int:
+    """About how many bytes of the file hold `count` records (each with one `marker`), judged
+    from its first megabyte; at least a megabyte.
+
+    A worker's memory and a chunk's fixed cost both go by records; exports differ twofold in
+    bytes per record (every facts/data column, or a few), so a size in bytes alone would not do.
+    """
+    with open(path, "rb") as handle:
+        sample = handle.read(1 << 20)
+    return max(1 << 20, len(sample) * count // max(1, sample.count(marker)))
 
 
 def part_size(total: int, target: int, workers: int = 1) -> int:

@@ -16,7 +16,13 @@ from pathlib import Path
 import polars as pl
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import ROWS_PER_CHUNK, case_count_and_order, part_size, whole_case_chunks
+from compliance.importers.chunking import (
+    ROWS_PER_CHUNK,
+    bytes_holding,
+    case_count_and_order,
+    part_size,
+    whole_case_chunks,
+)
 from compliance.importers.columns import ColumnPlan, plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -103,20 +109,10 @@ class CsvSource(TableSource):
         names = self.lazy().collect_schema().names()
         columns = [n for n in names if n != LINE]
         source = _utf8_copy(self.path)
-        target = part_size(os.path.getsize(source), self.range_bytes or self._range_bytes(source), workers)
+        size = self.range_bytes or bytes_holding(source, b"\n", self.range_rows)
+        target = part_size(os.path.getsize(source), size, workers)
         for start, end, first in csv_ranges(source, columns.index(case_col), target):
             yield CsvRange(str(source), names, start, end, first, plan, str(self.path))
-
-    def _range_bytes(self, source: Path) -> int:
-        """Bytes holding about `range_rows` rows, judged from the first megabyte.
-
-        A worker's memory and a chunk's fixed cost both go by rows; exports differ twofold in
-        bytes per row (every facts/data column, or a few), so a size in bytes alone would not do.
-        """
-        with open(source, "rb") as handle:
-            sample = handle.read(1 << 20)
-        rows = max(1, sample.count(b"\n"))
-        return max(1 << 20, len(sample) * self.range_rows // rows)
 
 
 @dataclass

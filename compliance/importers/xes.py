@@ -18,7 +18,7 @@ from xml.parsers import expat
 import polars as pl
 
 from compliance.importers.cells import cell_text
-from compliance.importers.chunking import part_size
+from compliance.importers.chunking import bytes_holding, part_size
 from compliance.importers.columns import plan_columns
 from compliance.importers.mapping import Mapping
 from compliance.importers.normalize import LINE, RawChunk
@@ -103,16 +103,10 @@ class XesSource:
                 count += line.count(b"<trace")
         return count
 
-    def _range_bytes(self) -> int:
-        """Bytes holding about `range_events` events, judged from the first megabyte."""
-        with open(self.path, "rb") as handle:
-            sample = handle.read(1 << 20)
-        events = max(1, sample.count(b"<event"))
-        return max(1 << 20, len(sample) * self.range_events // events)
-
     def chunks(self, workers: int = 1) -> Iterator[XesRange]:
         """Byte ranges of whole traces: the workers parse them, the main process only finds where traces end."""
-        target = part_size(os.path.getsize(self.path), self.range_bytes or self._range_bytes(), workers)
+        size = self.range_bytes or bytes_holding(self.path, b"<event", self.range_events)
+        target = part_size(os.path.getsize(self.path), size, workers)
         for start, end, line in xes_ranges(self.path, target):
             yield XesRange(str(self.path), start, end, line, dict(self.mapping.columns))
 
