@@ -121,24 +121,34 @@ def compiled_tasks(
         shape = grounded_from_values(compiled.plan.rules[number], compiled.groups[group][1], values[cidx], book)
         position = compiled.positions[(group, number)]
         tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
-    known: dict[tuple, tuple[Shape, int]] = {}  # (rule, group, shape) → its grounding and position
-    for cidx, key, number, _code in found.iter_rows():
-        group = group_of[cidx]
-        pair_key = atoms.get((number, cidx))
-        counts = shape_of(number, cidx)
-        memo = (number, group, counts, pair_key)
-        entry = known.get(memo)
-        if entry is None:
-            rule = compiled.plan.rules[number]
-            procedure = compiled.groups[group][1]
-            if pair_key is not None:
-                shape = _BY_ATOMS[pair_key]
-            else:
-                shape = grounded(rule, procedure, cached_info(rule), counts, cidx, batch, book)
-            entry = known[memo] = (shape, compiled.positions[(group, number)])
-        shape, position = entry
-        slot = shape.slot(key)
-        tasks.append((cidx, (position, slot), shape.grounds[slot], shape.case))
+    # Findings rule by rule: a rule's step counts are read for all its findings in one gather.
+    counts = compiled.plan.step_counts
+    assert counts is not None
+    atoms_of: dict[int, dict[int, tuple]] = {}
+    for (number, cidx), key in atoms.items():
+        atoms_of.setdefault(number, {})[cidx] = key
+    for (number,), part in found.partition_by("rule", as_dict=True).items():
+        rule = compiled.plan.rules[number]
+        names = [count_column(s) for s in sorted(rule.steps)]
+        cidxs = part["cidx"]
+        shapes = counts.select(names)[cidxs].rows() if names else [()] * part.height
+        atom_keys = atoms_of.get(number, {})
+        known: dict[tuple, tuple[Shape, int]] = {}  # (group, shape, atom outcomes) → its grounding and position
+        for cidx, key, shape_counts in zip(cidxs.to_list(), part["key"].to_list(), shapes, strict=True):
+            group = group_of[cidx]
+            pair_key = atom_keys.get(cidx)
+            memo = (group, shape_counts, pair_key)
+            entry = known.get(memo)
+            if entry is None:
+                if pair_key is not None:
+                    shape = _BY_ATOMS[pair_key]
+                else:
+                    procedure = compiled.groups[group][1]
+                    shape = grounded(rule, procedure, cached_info(rule), shape_counts, cidx, batch, book)
+                entry = known[memo] = (shape, compiled.positions[(group, number)])
+            shape, position = entry
+            slot = shape.slot(key)
+            tasks.append((cidx, (position, slot), shape.grounds[slot], shape.case))
     return tasks
 
 

@@ -36,13 +36,20 @@ def explained(
 ) -> dict[int, list[tuple[tuple, Finding]]]:
     """Each case's findings, explained, with the order key of each (cidx, order, ground finding, representative)."""
     findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
+    leaves = {id(ground): leaves_read(ground) for _c, _o, ground, _r in tasks}
     # Only findings that read dates need the case's dates; the others explain the same way in every case.
-    dated = [(cidx, ground) for cidx, _order, ground, _r in tasks if leaves_read(ground)]
-    wanted = {(cidx, key) for cidx, ground in dated for key, _part in leaves_read(ground)}
+    wanted = {(cidx, key) for cidx, _o, ground, _r in tasks for key, _part in leaves[id(ground)]}
     readers = date_readers(batch, wanted, calendar)
     undated = RowReader({}, calendar)
+    constant: dict[int, Finding] = {}
     for cidx, order, ground, _representative in tasks:
-        findings[cidx].append((order, judged(ground, readers.get(cidx, undated), lang, names)))
+        if leaves[id(ground)]:
+            finding = judged(ground, readers[cidx], lang, names)
+        else:
+            finding = constant.get(id(ground))
+            if finding is None:
+                finding = constant[id(ground)] = judged(ground, undated, lang, names)
+        findings[cidx].append((order, finding))
     return findings
 
 
