@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from compliance.engine.batch_worker import Settings, check_chunk
+from compliance.importers import iter_chunks
 from compliance.rules.packs import NoPackError, RulePackError, load_rulebook
 from tests.conftest import ROOT
 
@@ -77,6 +79,27 @@ def test_before_the_first_version_no_pack_is_in_force(rules_dir):
     book = load_rulebook(rules_dir)
     with pytest.raises(NoPackError, match="2019-12-31"):
         book.select("demo-land", "collective-expropriation", dt.date(2019, 12, 31))
+
+
+def test_eras_are_the_days_a_pack_comes_into_force_in_order(rules_dir):
+    pack(rules_dir, "demo-2023", "demo", "2023", "2023-01-01", 30)
+    pack(rules_dir, "demo-2020", "demo", "2020", "2020-01-01", 20)
+    assert load_rulebook(rules_dir).eras() == [dt.date(2020, 1, 1), dt.date(2023, 1, 1)]
+
+
+def test_the_batch_engine_picks_each_case_s_version_by_its_first_day_and_names_it_in_errors(rules_dir, tmp_path):
+    pack(rules_dir, "demo-2020", "demo", "2020", "2020-01-01", 20)
+    pack(rules_dir, "demo-2023", "demo", "2023", "2023-01-01", 30)
+    rows = ["case,jurisdiction,procedure,step,date,start,end"]
+    for case, first in (("A", "2019-05-02"), ("B", "2019-11-20"), ("C", "2021-03-01"), ("D", "2024-03-01")):
+        rows.append(f"{case},demo-land,collective-expropriation,compensation_announcement,,{first},2024-04-01")
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for engine in ("columnar", "direct"):
+        settings = Settings(engine=engine, rules_dir=rules_dir)
+        found = {o.result.case: o.result for chunk in iter_chunks([str(log)]) for o in check_chunk(chunk, settings)}
+        assert "2019-05-02" in found["A"].error and "2019-11-20" in found["B"].error
+        assert (found["C"].packs, found["D"].packs) == (["demo@2020"], ["demo@2023"])
 
 
 def test_the_same_pack_version_twice_is_a_load_error(rules_dir):

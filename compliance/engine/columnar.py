@@ -20,6 +20,7 @@ finding, on the samples and on generated cases.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import defaultdict
 
 import polars as pl
@@ -185,24 +186,36 @@ def _select_packs(
     results: dict[int, CaseResult] = {}
     groups: dict[tuple, list[int]] = defaultdict(list)
     chosen: dict[tuple, tuple[str, ...] | NoPackError] = {}
+    failed: dict[tuple, tuple[str, ...] | NoPackError] = {}
+    eras = book.eras()
     for cidx, case, file, jurisdiction, procedure, first_date in cases.select(
         "cidx", "case", "file", "jurisdiction", "procedure", "first_date"
     ).iter_rows():
         result = CaseResult(case, file, jurisdiction=jurisdiction, procedure=procedure)
         results[cidx] = result
-        key = (jurisdiction, procedure, first_date)
-        if key not in chosen:
-            try:
-                chosen[key] = tuple(p.label for p in book.select(jurisdiction, procedure, first_date))
-            except NoPackError as exc:
-                chosen[key] = exc
-        picked = chosen[key]
+        # Packs are chosen once per era (see RuleBook.eras); an error once per day, as it names the day.
+        era = (jurisdiction, procedure, first_date and bisect_right(eras, first_date))
+        picked = chosen.get(era)
+        if picked is None:
+            picked = chosen[era] = _packs_in_force(book, jurisdiction, procedure, first_date)
+        if isinstance(picked, NoPackError):
+            day = (jurisdiction, procedure, first_date)
+            picked = failed.get(day) or failed.setdefault(day, _packs_in_force(book, *day))
         if isinstance(picked, NoPackError):
             result.error = picked.en if lang == "en" else picked.zh
             continue
         result.packs = list(picked)
         groups[(picked, procedure)].append(cidx)
     return results, groups
+
+
+def _packs_in_force(
+    book: RuleBook, jurisdiction: str, procedure: str, first_date: dt.date | None
+) -> tuple[str, ...] | NoPackError:
+    try:
+        return tuple(p.label for p in book.select(jurisdiction, procedure, first_date))
+    except NoPackError as exc:
+        return exc
 
 
 __all__ = ["CODE_STATUS", "check_cases", "check_normalized", "compiled_findings", "evaluate"]

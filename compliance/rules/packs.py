@@ -77,6 +77,16 @@ class RuleBook:
     def pack(self, pack_id: str) -> Pack | None:
         return next((p for p in self.packs if p.id == pack_id), None)
 
+    def eras(self) -> list[dt.date]:
+        """Every day some pack comes into or goes out of force, in order.
+
+        Between two of these days every pack is in force or not throughout, so `select` gives
+        the same packs for any day of the same era (its errors still name the day).
+        """
+        days = {p.spec.in_force_from for p in self.packs}
+        days |= {p.spec.in_force_until for p in self.packs if p.spec.in_force_until is not None}
+        return sorted(days)
+
     def select(self, jurisdiction: str, procedure: str, first_date: dt.date | None) -> list[Pack]:
         """The packs in force for a case; the newest version of each pack id wins."""
         if first_date is None:
