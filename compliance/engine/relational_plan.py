@@ -54,6 +54,8 @@ class Expressions:
     # Parts of the findings computed first, as columns (see `_staged`): on the case frame, and per step.
     staged_case: list[pl.Expr] = field(default_factory=list)
     staged: dict[str, list[pl.Expr]] = field(default_factory=dict)
+    # Case-frame columns built level after level, each reading the level before (see `_order_findings`).
+    levels: list[list[pl.Expr]] = field(default_factory=list)
     # Derived once, read every chunk: the case-frame columns the expressions name (with every
     # rule's step counts, its shape) and, per step, the columns its occurrence rows need.
     names: set[str] = field(default_factory=set)
@@ -62,8 +64,9 @@ class Expressions:
     keyed: dict[str, tuple[list, list]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        made = {e.meta.output_name() for e in self.staged_case}
+        made = {e.meta.output_name() for e in (*self.staged_case, *(e for level in self.levels for e in level))}
         self.names = {n for e in (*self.case_level, *self.staged_case) for n in e.meta.root_names()}
+        self.names.update(n for level in self.levels for e in level for n in e.meta.root_names())
         for step, items in self.by_step.items():
             self.keyed[step] = (
                 [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))],
@@ -102,6 +105,7 @@ class Plan:
         staged: dict[str, list[pl.Expr]] = {}
         case_level: list[pl.Expr] = []
         by_step: dict[str, list[tuple[int, pl.Expr, pl.Expr]]] = {}
+        levels: list[list[pl.Expr]] = []
         outcomes_of_atoms: dict[int, tuple[pl.Expr | None, str | None, pl.Expr | None]] = {}
         for number, rule in enumerate(self.rules):
             ours = pl.col("grp").is_in(self.applies[number])
@@ -116,7 +120,7 @@ class Plan:
                 (all_of(ours, undecided), pl.lit(WHEN_UNKNOWN_CODE[rule.when_unknown], pl.Int8)),
             ]
             if isinstance(rule.check, OrderCheck):
-                for step, key, code in _order_findings(rule.check, applies):
+                for step, key, code in _order_findings(rule.check, applies, number, levels):
                     by_step.setdefault(step, []).append((number, key, code))
                 outcomes.append((all_of(applies, _fewer_than_two(rule.check)), pl.lit(NOT_APPLICABLE, pl.Int8)))
             elif rule.subject is None:
@@ -138,7 +142,7 @@ class Plan:
             case_level.append((pl.coalesce(coded) if coded else pl.lit(None, pl.Int8)).alias(str(number)))
         wheres = list(compiler.wheres.values())
         found = Expressions(
-            case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres, staged_case, staged
+            case_level, by_step, compiler.values.needs, outcomes_of_atoms, wheres, staged_case, staged, levels
         )
         found.names.update(count_column(s) for rule in self.rules for s in rule.steps)  # every rule's shape
         return found
@@ -174,6 +178,8 @@ class Plan:
         frame = _with_wheres(frame, compiled.wheres, occurrences)
         if compiled.staged_case:
             frame = frame.with_columns(compiled.staged_case)
+        for level in compiled.levels:
+            frame = frame.with_columns(level)
         found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
         for step, (own_key, other) in compiled.keyed.items():
             rows = occurrences.get((step,))
@@ -191,7 +197,7 @@ class Plan:
                     rows.select("cidx", key.alias("key"), pl.lit(number, pl.Int32).alias("rule"), code.alias("code"))
                     .drop_nulls("code")
                 )  # fmt: skip
-        result = pl.concat([f.select(*[pl.col(c).cast(t) for c, t in FINDING_SCHEMA.items()]) for f in found])
+        result = pl.concat([f.select(list(FINDING_SCHEMA)) for f in found], how="vertical_relaxed").cast(FINDING_SCHEMA)
         if len(self.keep) < 4:
             result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
         self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, result)
@@ -205,30 +211,41 @@ class Plan:
 
         Two cases whose step counts and atom outcomes agree ground that rule the same way
         (value atoms ground to constants): the columnar engine explains both from one grounding.
+        All rules' atoms are read together (one query on the case frame, one per subject step)
+        rather than rule by rule: Polars plans each query afresh for every chunk.
         """
-        parts = []
-        by_rule = found.partition_by("rule", as_dict=True)
-        for number, (on_case, subject, on_occurrence) in compiled.outcomes.items():
-            if (number,) not in by_rule:
-                continue
-            cidxs = by_rule[(number,)]["cidx"].unique()
-            case_text = frame.select("cidx", (on_case if on_case is not None else pl.lit("")).alias("atoms"))
-            case_text = case_text.filter(pl.col("cidx").is_in(cidxs.implode()))
-            if subject is not None and on_occurrence is not None and (subject,) in occurrences:
-                rows = occurrences[(subject,)].filter(pl.col("cidx").is_in(cidxs.implode()))
-                wanted = sorted(set(on_occurrence.meta.root_names()))
-                rows = _with_case_columns(rows, frame, wanted)
-                per_case = (
-                    rows.select("cidx", on_occurrence.alias("a"))
-                    .group_by("cidx", maintain_order=True)
-                    .agg(pl.col("a").str.join(","))
-                )
-                case_text = case_text.join(per_case, on="cidx", how="left").select(
-                    "cidx", pl.concat_str([pl.col("atoms"), pl.col("a").fill_null("")], separator="|").alias("atoms")
-                )
-            parts.append(case_text.select(pl.lit(number, pl.Int32).alias("rule"), "cidx", "atoms"))
         schema = {"rule": pl.Int32, "cidx": pl.Int32, "atoms": pl.Utf8}
-        return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+        flagged = set(found["rule"].unique().to_list())
+        rules = {n: parts for n, parts in compiled.outcomes.items() if n in flagged}
+        if not rules:
+            return pl.DataFrame(schema=schema)
+        pairs = found.filter(pl.col("rule").is_in(list(rules))).select("rule", "cidx").unique()
+        cidxs = pairs["cidx"].unique().implode()
+        wide = frame.filter(pl.col("cidx").is_in(cidxs)).select(
+            "cidx", *[(c if c is not None else pl.lit("")).alias(str(n)) for n, (c, _s, _o) in rules.items()]
+        )
+        by_subject: dict[str, list[tuple[int, pl.Expr]]] = defaultdict(list)
+        for number, (_c, subject, on_occurrence) in rules.items():
+            if subject is not None and on_occurrence is not None and (subject,) in occurrences:
+                by_subject[subject].append((number, on_occurrence))
+        for subject, items in by_subject.items():
+            wanted = sorted({n for _number, e in items for n in e.meta.root_names()})
+            rows = occurrences[(subject,)].filter(pl.col("cidx").is_in(cidxs))
+            rows = _with_case_columns(rows, frame, wanted)
+            per_case = (
+                rows.select("cidx", *[e.alias(f"o{n}") for n, e in items])
+                .group_by("cidx", maintain_order=True)
+                .agg(pl.col(f"o{n}").str.join(",") for n, _e in items)
+            )
+            wide = wide.join(per_case, on="cidx", how="left", maintain_order="left").with_columns(
+                pl.concat_str([pl.col(str(n)), pl.col(f"o{n}").fill_null("")], separator="|").alias(str(n))
+                for n, _e in items
+            )
+        long = wide.select("cidx", *[str(n) for n in rules]).unpivot(
+            index="cidx", variable_name="rule", value_name="atoms"
+        )
+        long = long.with_columns(pl.col("rule").cast(pl.Int32))
+        return long.join(pairs, on=["rule", "cidx"], how="semi").select(list(schema))
 
 
 def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) -> pl.DataFrame:
@@ -252,7 +269,9 @@ def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str
     available, present = set(frame.columns), set(rows.columns)
     context = [n for n in wanted if n in available and n not in present]
     if context:
-        rows = pl.concat([rows, frame.select(context)[rows["cidx"]]], how="horizontal")
+        # Series gathers, not a query: Polars plans every query afresh, and these are many and small.
+        positions = rows["cidx"]
+        rows = rows.hstack([frame.get_column(name).gather(positions) for name in context])
     own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in present]
     typed = [e for label in own for e in cell_columns(label, set(wanted))]
     return rows.with_columns(typed) if typed else rows
@@ -264,9 +283,11 @@ def _letters(atoms: list[pl.Expr]) -> pl.Expr | None:
 
 def _long(wide: pl.DataFrame) -> pl.DataFrame:
     return (
-        wide.unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
+        wide.lazy()
+        .unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
         .drop_nulls("code")
         .with_columns(pl.col("rule").cast(pl.Int32))
+        .collect(optimizations=pl.QueryOptFlags.none())  # one query, planned as written
     )
 
 
@@ -377,32 +398,39 @@ def _fewer_than_two(check: OrderCheck) -> pl.Expr:
     return pl.sum_horizontal(present) < 2
 
 
-def _order_findings(check: OrderCheck, applies: pl.Expr) -> list[tuple[str, pl.Expr, pl.Expr]]:
+def _order_findings(
+    check: OrderCheck, applies: pl.Expr, number: int, levels: list[list[pl.Expr]]
+) -> list[tuple[str, pl.Expr, pl.Expr]]:
     """Each occurrence of a present step against the earliest (or latest) of the nearest present step before it.
 
     `ground._ground_order` pairs adjacent *present* steps; which step is adjacent differs from
-    case to case, so the earlier date is a chain of whens over the steps before, nearest first.
+    case to case. The nearest present step before position i, and its date, are case-frame
+    columns built level by level: the step at i-1 if present, else what level i-1 found. (Written
+    as one chain of whens per position, the expressions grow with the square of the chain's
+    length, and Polars spends more converting them for each chunk than evaluating them.)
     Returns (later step, finding key, code) per step after the first.
     """
     found = []
     refs = check.refs
     for i in range(1, len(refs)):
-        later = refs[i]
-        earlier_date: pl.Expr | None = None
-        earlier_step: pl.Expr | None = None
-        for earlier in reversed(refs[:i]):
-            present = pl.col(count_column(earlier.step)) > 0
-            date = pl.col(aggregate_column(earlier.step, earlier.part, earlier.last))
-            if earlier_date is None or earlier_step is None:
-                earlier_date = pl.when(present).then(date)
-                earlier_step = pl.when(present).then(pl.lit(earlier.step))
-            else:
-                earlier_date = earlier_date.when(present).then(date)
-                earlier_step = earlier_step.when(present).then(pl.lit(earlier.step))
-        assert earlier_date is not None and earlier_step is not None
-        has_earlier = pl.any_horizontal([pl.col(count_column(r.step)) > 0 for r in refs[:i]])
-        value = pl.col(own_column(later.part)) >= earlier_date.otherwise(None)
-        key = earlier_step.otherwise(None) + "#1<=" + pl.col("key")
-        code = pl.when(applies & has_earlier).then(status(Node(value, FALSE)))
+        earlier, later = refs[i - 1], refs[i]
+        present = pl.col(count_column(earlier.step)) > 0
+        date = pl.when(present).then(pl.col(aggregate_column(earlier.step, earlier.part, earlier.last)))
+        step = pl.when(present).then(pl.lit(earlier.step))
+        if i > 1:
+            date = date.otherwise(pl.col(_nearest("date", number, i - 1)))
+            step = step.otherwise(pl.col(_nearest("step", number, i - 1)))
+        if len(levels) < i:
+            levels.append([])
+        levels[i - 1] += [date.alias(_nearest("date", number, i)), step.alias(_nearest("step", number, i))]
+        earlier_step = pl.col(_nearest("step", number, i))
+        value = pl.col(own_column(later.part)) >= pl.col(_nearest("date", number, i))
+        key = earlier_step + "#1<=" + pl.col("key")
+        code = pl.when(applies & earlier_step.is_not_null()).then(status(Node(value, FALSE)))
         found.append((later.step, key, code))
     return found
+
+
+def _nearest(what: str, number: int, position: int) -> str:
+    """The case-frame column of the nearest present step before `position` of rule `number`'s chain (or its date)."""
+    return f"nearest|{what}|{number}|{position}"
