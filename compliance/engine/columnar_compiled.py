@@ -127,7 +127,7 @@ def compiled_tasks(
     atoms_of: dict[int, dict[int, tuple]] = {}
     for (number, cidx), key in atoms.items():
         atoms_of.setdefault(number, {})[cidx] = key
-    for (number,), part in found.partition_by("rule", as_dict=True).items():
+    for number, part in relational_plan.partitions(found, "rule").items():
         rule = compiled.plan.rules[number]
         names = [count_column(s) for s in sorted(rule.steps)]
         cidxs = part["cidx"]
