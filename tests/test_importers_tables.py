@@ -9,11 +9,13 @@ from pathlib import Path
 import polars as pl
 from openpyxl import Workbook
 
+from compliance.engine.projection import source_columns
 from compliance.importers.chunking import part_size
 from compliance.importers.documents import ordered
 from compliance.importers.mapping import EMPTY, load_mapping
 from compliance.importers.normalize import LINE
 from compliance.importers.tables import CsvSource, csv_ranges
+from compliance.rules.packs import load_rulebook
 from tests.batch_support import check
 
 LATE_HEARING = [  # changan-late-hearing.yaml, as another system would export it
@@ -204,3 +206,29 @@ def test_byte_ranges_hold_whole_cases_and_whole_records(tmp_path):
     assert pl.concat(frames).drop(LINE).rows() == whole.rows()
     assert pl.concat(frames)[LINE].to_list() == [2, 4, 5, 6, 7]  # a record's line is the line it starts on
     assert frames[0]["title"][0] == 'multi\nline "quoted"'
+
+
+def test_a_csv_range_reads_only_the_columns_asked_for_with_their_lines(tmp_path):
+    path = _write(tmp_path / "log.csv", ["case", "step", "date", "data.remark"], [("A", "hearing", "2024-01-01", "x")])
+    (chunk,) = CsvSource(path, EMPTY).chunks()
+    frame = chunk.read(keep={"case", "step", "date"}).frame
+    assert frame.columns == [LINE, "case", "step", "date"]
+    assert frame.row(0) == (2, "A", "hearing", "2024-01-01")
+
+
+def test_only_facts_and_step_data_no_rule_reads_and_the_model_never_checks_are_left_unread(tmp_path):
+    header = ["case", "step", "date", "facts.expropriated_area_mu", "facts.note", "data.in_favour", "data.remark",
+              "data.notice_date", "data.handed_over_date"]  # fmt: skip
+    path = _write(tmp_path / "log.csv", header, [])
+    plan = CsvSource(path, EMPTY).plan()
+    read = source_columns(plan, load_rulebook())
+    assert set(header) - read == {"facts.note", "data.remark"}
+
+
+def test_an_invalid_date_in_step_data_no_rule_reads_still_makes_the_case_an_error(tmp_path):
+    rows = [(*row, "2024-02-30" if row[1] == "hearing" else "") for row in LATE_HEARING]
+    header = ["case", "step", "date", "start", "end", "data.handed_over_date"]
+    path = _write(tmp_path / "log.csv", header, rows)
+    (outcome,) = check([str(path)], mapping=load_mapping(_defaults(tmp_path)))
+    assert outcome.result.error_detail["field"] == "events[3].data.handed_over_date"
+    assert (outcome.result.error_detail["line"], outcome.result.error_detail["column"]) == (5, "data.handed_over_date")

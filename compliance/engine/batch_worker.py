@@ -10,6 +10,7 @@ from pathlib import Path
 from compliance.audit import audit_case, audit_file
 from compliance.calendar import Calendar, build_calendar
 from compliance.engine.bookcache import cached_rulebook
+from compliance.engine.projection import source_columns
 from compliance.findings import CaseResult
 from compliance.importers import CaseFilesChunk, Chunk, FailedSource
 from compliance.importers.documents import case_documents, error_result
@@ -95,7 +96,10 @@ def check_chunk(chunk: Chunk, settings: Settings) -> list[CaseOutcome]:
         return _check_files(chunk, settings)
     if isinstance(chunk, CsvRange | XesRange | SqlRange):
         try:
-            chunk = chunk.read()  # the rows of a range are read here, in the worker
+            # The rows of a range are read here, in the worker; of a CSV only the columns that matter.
+            chunk = (
+                chunk.read(source_columns(chunk.plan, settings.book())) if isinstance(chunk, CsvRange) else chunk.read()
+            )
         except InputError as exc:
             return [CaseOutcome(CaseResult(None, exc.file, error=str(exc), error_detail=exc.to_json()))]
     norm = normalize(chunk, settings.mapping, settings.book().vocabulary)

@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,20 +127,22 @@ class CsvRange:
     plan: ColumnPlan
     file: str
 
-    def read(self) -> RawChunk:
+    def read(self, keep: Collection[str] | None = None) -> RawChunk:
+        """The range's rows; only the columns in `keep` when given (parsing a column costs as much read or not)."""
         with open(self.path, "rb") as handle:
             handle.seek(self.start)
             data = handle.read(self.end - self.start)
         columns = [n for n in self.names if n != LINE]
-        frame = pl.read_csv(data, has_header=False, new_columns=columns, infer_schema=False, encoding="utf8-lossy",
-                            truncate_ragged_lines=True)  # fmt: skip
+        wanted = [i for i, name in enumerate(columns) if keep is None or name in keep]
+        frame = pl.read_csv(data, has_header=False, new_columns=columns, columns=wanted, infer_schema=False,
+                            encoding="utf8-lossy", truncate_ragged_lines=True)  # fmt: skip
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         if lines == frame.height:
             numbers = pl.int_range(self.first, self.first + frame.height, eager=True)
         else:  # quoted fields spanning lines: each record's number is the line it starts on
             numbers = pl.Series(_record_lines(data, self.first))
         frame = frame.with_columns(numbers.cast(pl.Int64).alias(LINE))
-        return RawChunk(frame.select(self.names), self.plan, self.file, "line")
+        return RawChunk(frame.select([n for n in self.names if n in frame.columns]), self.plan, self.file, "line")
 
 
 _NOT_BLANK = re.compile(rb"\S")
