@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from compliance.engine.batch_worker import CaseOutcome
+from compliance.findings import CaseResult, Finding
 from compliance.importers.export import write_csv
+from compliance.reports.aggregate import Tally
+from compliance.reports.rendering import render
 from tests.batch_support import run_cli, sample_documents
 
 
@@ -153,3 +157,17 @@ def test_html_in_headless_chromium(reports, tmp_path):
     # Not blank: many distinct byte values, and a fair share of non-white ones (cards, bars, text).
     assert len(set(pixels)) > 50
     assert sum(1 for b in pixels[::97] if b < 200) > len(pixels[::97]) // 50
+
+
+def test_json_fragments_are_each_case_as_json_dumps_writes_it_findings_shared_or_not():
+    shared = Finding(rule="r.one", status="violated", severity="error", message="缺少听证", citation={}, events=[])
+    own = Finding(rule="r.two", status="unknown", severity="warning", message='"findings": []', citation={},
+                  events=["hearing#1"], earliest="2024-01-02")  # fmt: skip
+    results = [
+        CaseResult("A", "a.csv", ["p@1"], [shared, own], jurisdiction="j", procedure="p"),
+        CaseResult('B "findings": ["\\u0000findings\\u0000"]', None, findings=[shared]),
+        CaseResult("C", None, error="坏日期", error_detail={"line": 3}),
+    ]
+    outcomes = [CaseOutcome(r) for r in results]
+    expected = ",\n".join(json.dumps(r.to_json(), ensure_ascii=False, default=str) for r in results)
+    assert render(outcomes, ("json",), Tally({})).json.decode("utf-8") == expected

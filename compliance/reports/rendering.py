@@ -64,8 +64,7 @@ def render(outcomes: list[CaseOutcome], formats: tuple[str, ...], tally: Tally) 
     out = Rendered(len(outcomes), tally)
     out.unreadable = [str(o.result.error) for o in outcomes if o.result.error is not None]
     if "json" in formats:
-        cases = (json.dumps(o.result.to_json(), ensure_ascii=False, default=str) for o in outcomes)
-        out.json = ",\n".join(cases).encode("utf-8")
+        out.json = _json(outcomes).encode("utf-8")
     if "csv" in formats:
         out.csv = _csv(outcomes, tally).encode("utf-8")
     if "junit" in formats:
@@ -73,6 +72,32 @@ def render(outcomes: list[CaseOutcome], formats: tuple[str, ...], tally: Tally) 
     if "xlsx" in formats:
         out.xlsx = [row for o in outcomes for row in _excel_rows(o, tally)]
     return out
+
+
+# Stands in for a case's findings while the rest of the case is serialised: a string no
+# other value can serialise to unescaped (json.dumps writes "\x00" as "\\u0000").
+_FINDINGS = "\x00findings\x00"
+_FINDINGS_JSON = '"findings": ["\\u0000findings\\u0000"]'
+
+
+def _json(outcomes: list[CaseOutcome]) -> str:
+    """The cases' JSON objects, separated by ",\n", as `json.dumps(result.to_json())` writes each.
+
+    Cases explained alike share their Finding objects: each is serialised once per chunk.
+    """
+    texts: dict[int, str] = {}  # id(finding) → its JSON; the outcomes keep every finding alive meanwhile
+    cases = []
+    for outcome in outcomes:
+        result = outcome.result
+        findings = []
+        for finding in result.findings:
+            text = texts.get(id(finding))
+            if text is None:
+                text = texts[id(finding)] = json.dumps(finding.to_json(), ensure_ascii=False, default=str)
+            findings.append(text)
+        case = json.dumps(result.to_json(findings=[_FINDINGS]), ensure_ascii=False, default=str)
+        cases.append(case.replace(_FINDINGS_JSON, '"findings": [' + ", ".join(findings) + "]", 1))
+    return ",\n".join(cases)
 
 
 def _csv(outcomes: list[CaseOutcome], tally: Tally) -> str:
