@@ -145,14 +145,17 @@ def ranked(events: pl.DataFrame) -> pl.DataFrame:
 
 def _place_in_step(events: pl.DataFrame, by: list[pl.Expr]) -> pl.Series:
     """Each row's place (from 0) among its case's rows of the same step, ordered by `by`, ties in row order."""
-    # A window over (case, step) costs ~4x this sort: nearly every such group holds one row.
+    # A window over (case, step) costs ~4x this sort: nearly every such group holds one row. Case
+    # and step make one integer key (a category code is 32 bits), and a stable sort keeps row order.
     order = [e.alias(f"by{i}") for i, e in enumerate(by)]
-    code = pl.col("step").cast(pl.Categorical).to_physical().alias("code")
-    keyed = events.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), "cidx", code, *order)
-    runs = keyed.sort(["cidx", "code", *[f"by{i}" for i in range(len(by))], "row"])
-    first = pl.col("cidx").ne_missing(pl.col("cidx").shift(1)) | pl.col("code").ne_missing(pl.col("code").shift(1))
+    code = pl.col("step").cast(pl.Categorical).to_physical().cast(pl.Int64)
+    group = (pl.col("cidx").cast(pl.Int64) * (1 << 32) + code).alias("group")
+    keyed = events.select(group, pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), *order)
+    runs = keyed.sort(["group", *[f"by{i}" for i in range(len(by))]], maintain_order=True)
+    first = pl.col("group").ne_missing(pl.col("group").shift(1))
     start = pl.when(first).then(pl.int_range(pl.len(), dtype=pl.Int64)).forward_fill()
-    return runs.select("row", (pl.int_range(pl.len(), dtype=pl.Int64) - start).alias("place")).sort("row")["place"]
+    placed = runs.select("row", (pl.int_range(pl.len(), dtype=pl.Int64) - start).alias("place"))
+    return pl.zeros(events.height, pl.Int64, eager=True).alias("place").scatter(placed["row"], placed["place"])
 
 
 def _with_first_date(cases: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
