@@ -138,3 +138,26 @@ def test_rules_reading_event_fields_agree(tmp_path):
     assert found["columnar"] == found["direct"]
     statuses = {f["status"] for c in found["direct"] for f in c["findings"] if f["rule"] == "changan.test-actor"}
     assert statuses == {"satisfied", "violated", "unknown"}
+
+
+def test_step_data_the_model_rejects_makes_the_same_errors_in_both_engines(tmp_path):
+    base = next(d for d in DOCS if any(e["step"] == "committee_meeting" for e in d["events"]))
+    faults = [
+        {"members": "十五"},
+        {"present": -1},
+        {"members": 10, "present": 12},
+        {"present": 8, "in_favour": 9},
+        {"notice_date": "2024-02-30"},
+        {},  # no fault: checked as usual
+    ]
+    docs = []
+    for fault in faults:
+        doc = copy.deepcopy(base)
+        meeting = next(e for e in doc["events"] if e["step"] == "committee_meeting")
+        meeting["data"] = {**(meeting.get("data") or {}), **fault}
+        docs.append(doc)
+    path = numbered_log(tmp_path, docs)
+    direct = _json(check([str(path)], engine="direct"))
+    columnar = _json(check([str(path)], engine="columnar"))
+    assert columnar == direct
+    assert [c["verdict"] == "error" for c in columnar] == [True, True, True, True, True, False]

@@ -59,18 +59,27 @@ def flagged_cases(frame: pl.DataFrame, vocabulary: Vocabulary) -> pl.Series:
         event & period & (given["date"] | ~has["start"] | ~has["end"]),
         event & period & (pl.col("end_d") < pl.col("start_d")),
     ]
-    row_bad.extend(_data_faults(frame))
-    bad = frame.filter(pl.any_horizontal(row_bad).fill_null(True))
-    return bad["case"].unique()
+    bad = frame.filter(pl.any_horizontal(row_bad).fill_null(True))["case"]
+    # Step data is judged only on the rows that carry some (few do): a fault needs a value.
+    faults, carried = _data_faults(frame)
+    if faults:
+        carrying = frame.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in carried))
+        bad = pl.concat([bad, carrying.filter(pl.any_horizontal(faults))["case"]])
+    return bad.unique()
 
 
-def _data_faults(frame: pl.DataFrame) -> list[pl.Expr]:
-    """Step data the model checks: vote counts (non-negative integers, none above members) and *_date fields."""
+def _data_faults(frame: pl.DataFrame) -> tuple[list[pl.Expr], list[str]]:
+    """Step data the model checks: vote counts (non-negative integers, none above members) and *_date fields.
+
+    The faults (never null, and false on a row holding none of the columns), and the columns they read.
+    """
     faults: list[pl.Expr] = []
+    carried: list[str] = []
     ints: dict[str, pl.Expr] = {}
     for name in COUNTS:
         column = f"data.{name}"
         if column in frame.columns:
+            carried.append(column)
             text = pl.col(column).str.strip_chars()
             faults.append(text.is_not_null() & ~text.str.contains(r"^\+?\d+$"))
             ints[name] = text.cast(pl.Int64, strict=False)
@@ -79,7 +88,8 @@ def _data_faults(frame: pl.DataFrame) -> list[pl.Expr]:
             faults.append((ints[lower] > ints[upper]).fill_null(False))
     for column in frame.columns:
         if column.startswith("data.") and column.endswith("_date"):
+            carried.append(column)
             text = pl.col(column).str.strip_chars()
             valid = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") & text.str.to_date("%Y-%m-%d", strict=False).is_not_null()
             faults.append(text.is_not_null() & ~valid.fill_null(False))
-    return faults
+    return faults, carried
