@@ -294,11 +294,9 @@ def _letters(atoms: list[pl.Expr]) -> pl.Expr | None:
 
 def _long(wide: pl.DataFrame) -> pl.DataFrame:
     return (
-        wide.lazy()
-        .unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
+        wide.unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
         .drop_nulls("code")
         .with_columns(pl.col("rule").cast(pl.Int32))
-        .collect(optimizations=pl.QueryOptFlags.none())  # one query, planned as written
     )
 
 
