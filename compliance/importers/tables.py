@@ -134,8 +134,9 @@ class CsvRange:
             data = handle.read(self.end - self.start)
         columns = [n for n in self.names if n != LINE]
         wanted = [i for i, name in enumerate(columns) if keep is None or name in keep]
-        frame = pl.read_csv(data, has_header=False, new_columns=columns, columns=wanted, infer_schema=False,
-                            encoding="utf8-lossy", truncate_ragged_lines=True)  # fmt: skip
+        frame = pl.read_csv(data, has_header=False, columns=wanted, infer_schema=False, encoding="utf8-lossy",
+                            truncate_ragged_lines=True)  # fmt: skip
+        frame.columns = [columns[i] for i in wanted]  # projected columns come in file order, named by place
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         if lines == frame.height:
             numbers = pl.int_range(self.first, self.first + frame.height, eager=True)
