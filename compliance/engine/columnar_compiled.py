@@ -8,7 +8,6 @@ case's own values.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import polars as pl
 
@@ -95,18 +94,21 @@ def compiled_tasks(
     if len(_BY_ATOMS) > GROUNDED_LIMIT:
         _BY_ATOMS.clear()
     # Rules with value atoms: grounded once per (shape, atom outcomes), on a case that has them.
-    atoms = {}
-    for number, cidx, text in compiled.plan.atom_outcomes.iter_rows():
-        atoms[(number, cidx)] = (id(compiled.plan.rules[number]), compiled.groups[group_of[cidx]][1], text)
-    shape_of = _shapes(compiled.plan)
-    atoms = {pair: (*key, shape_of(*pair)) for pair, key in atoms.items()}
+    atoms_of: dict[int, dict[int, tuple]] = {}  # rule number → case → (rule, procedure, atom outcomes, shape)
+    for number, part in relational_plan.partitions(compiled.plan.atom_outcomes, "rule").items():
+        rule_id, cidxs = id(compiled.plan.rules[number]), part["cidx"]
+        outcomes = zip(cidxs.to_list(), part["atoms"].to_list(), _shapes(compiled.plan, number, cidxs), strict=True)
+        atoms_of[number] = {
+            cidx: (rule_id, compiled.groups[group_of[cidx]][1], text, shape) for cidx, text, shape in outcomes
+        }
     # One case per new (rule, procedure, atom outcomes, shape) is enough to ground it: its values are read.
     # Never a case the plan punted on: its atoms' outcomes are not what exact evaluation makes of its values.
     punted_pairs = set(punted.iter_rows())
     new: dict[tuple, tuple[int, int]] = {}
-    for pair, key in atoms.items():
-        if key not in _BY_ATOMS and pair not in punted_pairs:
-            new.setdefault(key, pair)
+    for number, keys in atoms_of.items():
+        for cidx, key in keys.items():
+            if key not in _BY_ATOMS and (number, cidx) not in punted_pairs:
+                new.setdefault(key, (number, cidx))
     need = punted_pairs | set(new.values())
     infos = [cached_info(compiled.plan.rules[number]) for number in {number for number, _c in need}]
     steps = {s for info in infos for s in info.steps}
@@ -122,16 +124,10 @@ def compiled_tasks(
         position = compiled.positions[(group, number)]
         tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
     # Findings rule by rule: a rule's step counts are read for all its findings in one gather.
-    counts = compiled.plan.step_counts
-    assert counts is not None
-    atoms_of: dict[int, dict[int, tuple]] = {}
-    for (number, cidx), key in atoms.items():
-        atoms_of.setdefault(number, {})[cidx] = key
     for number, part in relational_plan.partitions(found, "rule").items():
         rule = compiled.plan.rules[number]
-        names = [count_column(s) for s in sorted(rule.steps)]
         cidxs = part["cidx"]
-        shapes = counts.select(names)[cidxs].rows() if names else [()] * part.height
+        shapes = _shapes(compiled.plan, number, cidxs)
         atom_keys = atoms_of.get(number, {})
         known: dict[tuple, tuple[Shape, int]] = {}  # (group, shape, atom outcomes) → its grounding and position
         for cidx, key, shape_counts in zip(cidxs.to_list(), part["key"].to_list(), shapes, strict=True):
@@ -155,25 +151,12 @@ def compiled_tasks(
 _BY_ATOMS: dict[tuple, Shape] = {}
 
 
-def _shapes(plan: relational_plan.Plan) -> Callable[[int, int], tuple[int, ...]]:
-    """A finding's *shape* for its rule (number) and case (cidx): how often each step the rule reads
-    occurs, in the order of the rule's sorted steps — what grounding depends on when it reads no values."""
-    counts = plan.step_counts
-    assert counts is not None
-    columns: dict[str, list[int]] = {}
-    of_rule: dict[int, list[list[int]]] = {}
-
-    def shape(number: int, cidx: int) -> tuple[int, ...]:
-        lists = of_rule.get(number)
-        if lists is None:
-            names = [count_column(s) for s in sorted(plan.rules[number].steps)]
-            for name in names:
-                if name not in columns:
-                    columns[name] = counts[name].to_list()
-            lists = of_rule[number] = [columns[name] for name in names]
-        return tuple(values[cidx] for values in lists)
-
-    return shape
+def _shapes(plan: relational_plan.Plan, number: int, cidxs: pl.Series) -> list[tuple[int, ...]]:
+    """Each case's *shape* for rule `number`: how often each step the rule reads occurs, in the
+    order of the rule's sorted steps — what grounding depends on when it reads no values."""
+    assert plan.step_counts is not None
+    names = [count_column(s) for s in sorted(plan.rules[number].steps)]
+    return plan.step_counts.select(names)[cidxs].rows() if names else [()] * len(cidxs)
 
 
 def pack_by_label(book: RuleBook, label: str) -> Pack:
