@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import reduce
 
 import polars as pl
 
@@ -173,8 +172,6 @@ def own_column(part: str) -> str:
 
 
 # --- compiling ---------------------------------------------------------------------------------
-
-
 
 
 @dataclass(frozen=True)
@@ -350,7 +347,7 @@ class Compiler:
             ]
             letters = [pl.when(f).then(pl.lit("t")).otherwise(pl.lit("f")) for f in found]
             self.atoms.append(pl.concat_str([pl.when(listed).then(pl.lit("L")).otherwise(pl.lit("N")), *letters]))
-            value = reduce(lambda a, b: a & b, found) if found else listed
+            value = all_of(*found) if found else listed
             punt = (cell.text.str.starts_with("[") & ~listed).fill_null(False)
             return Node(value, FALSE, punt)
         if isinstance(check, ExistsAtom):

@@ -24,12 +24,11 @@ import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from functools import reduce
 from typing import Literal
 
 import polars as pl
 
-from compliance.engine.relational_logic import FALSE, any_of
+from compliance.engine.relational_logic import FALSE, all_of, any_of
 from compliance.rules.expr import Expression, exact
 
 Kind = Literal["num", "bool", "text", "cell"]
@@ -114,8 +113,8 @@ class ValueCompiler:
             return _arithmetic(node.op, left, right)
         if isinstance(node, ast.BoolOp):
             parts = [_truth(self.node(v, subject)) for v in node.values]
-            combine = (lambda a, b: a & b) if isinstance(node.op, ast.And) else (lambda a, b: a | b)
-            return Value("bool", reduce(combine, [v for v, _ in parts]), any_of(*[p for _, p in parts]))
+            combine = all_of if isinstance(node.op, ast.And) else any_of
+            return Value("bool", combine(*[v for v, _ in parts]), any_of(*[p for _, p in parts]))
         if isinstance(node, ast.Compare):
             if len(node.ops) != 1:
                 raise Unsupported("chained comparison")
