@@ -288,9 +288,12 @@ def _check_dates(event: EventIn, step: Step, doc: Located, path: tuple, today: d
             )
 
 
+VOTE_COUNTS = ("members", "present", "in_favour")  # step data checked as counts; *_date fields as dates
+
+
 def _check_data(event: EventIn, doc: Located, path: tuple) -> None:
     data = event.data
-    counts = {k: data.get(k) for k in ("members", "present", "in_favour")}
+    counts = {k: data.get(k) for k in VOTE_COUNTS}
     for key, value in counts.items():
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise doc.error((*path, "data", key), f"{key} 应为非负整数（得到 {value!r}）", expected="非负整数")

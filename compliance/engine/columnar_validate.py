@@ -12,9 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from compliance.importers.cells import iso_date_expr
+from compliance.model import VOTE_COUNTS
 from compliance.vocabulary import Vocabulary
-
-COUNTS = ("members", "present", "in_favour")
 
 
 def parsed_dates(frame: pl.DataFrame) -> pl.DataFrame:
@@ -76,7 +75,7 @@ def _data_faults(frame: pl.DataFrame) -> tuple[list[pl.Expr], list[str]]:
     faults: list[pl.Expr] = []
     carried: list[str] = []
     ints: dict[str, pl.Expr] = {}
-    for name in COUNTS:
+    for name in VOTE_COUNTS:
         column = f"data.{name}"
         if column in frame.columns:
             carried.append(column)

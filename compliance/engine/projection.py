@@ -13,10 +13,9 @@ from collections.abc import Iterable
 
 from compliance.engine.columnar_shapes import rule_info
 from compliance.importers.columns import ColumnPlan
+from compliance.model import VOTE_COUNTS
 from compliance.rules.core import CoreRule
 from compliance.rules.packs import RuleBook
-
-VALIDATED_DATA = ("members", "present", "in_favour")  # model._check_data; and every field ending in _date
 
 _READ: dict[int, tuple[RuleBook, frozenset[str] | None, frozenset[str] | None]] = {}
 
@@ -46,5 +45,5 @@ def _matters(target: str, facts: frozenset[str] | None, data: frozenset[str] | N
     if kind == "facts":
         return facts is None or name in facts
     if kind == "data":
-        return data is None or name in data or name in VALIDATED_DATA or name.endswith("_date")
+        return data is None or name in data or name in VOTE_COUNTS or name.endswith("_date")  # as model._check_data
     return True

@@ -77,7 +77,7 @@ def render(outcomes: list[CaseOutcome], formats: tuple[str, ...], tally: Tally) 
 # Stands in for a case's findings while the rest of the case is serialised: a string no
 # other value can serialise to unescaped (json.dumps writes "\x00" as "\\u0000").
 _FINDINGS = "\x00findings\x00"
-_FINDINGS_JSON = '"findings": ["\\u0000findings\\u0000"]'
+_FINDINGS_JSON = '"findings": ' + json.dumps([_FINDINGS])
 
 
 def _json(outcomes: list[CaseOutcome]) -> str:
