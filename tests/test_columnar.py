@@ -161,3 +161,23 @@ def test_step_data_the_model_rejects_makes_the_same_errors_in_both_engines(tmp_p
     columnar = _json(check([str(path)], engine="columnar"))
     assert columnar == direct
     assert [c["verdict"] == "error" for c in columnar] == [True, True, True, True, True, False]
+
+
+def test_two_findings_of_one_rule_with_one_key_listed_in_the_rules_order(tmp_path):
+    # Republished before the hearing, and for too few working days: two findings of one rule with one key,
+    # which the rule's own order lists (the start first).
+    doc = copy.deepcopy(next(d for d in DOCS if any(e["step"] == "hearing" for e in d["events"])))
+    for event in doc["events"]:
+        if event["step"] == "hearing":
+            event.update(date="2025-05-16")
+        if event["step"] == "revised_plan_publication":
+            event.update(start="2025-05-01", end="2025-05-08")
+    path = tmp_path / "case.csv"
+    write_csv(path, [doc])
+    found = {engine: _json(check([str(path)], engine=engine)) for engine in ("direct", "columnar")}
+    assert found["columnar"] == found["direct"]
+    republished = [f for f in found["direct"][0]["findings"] if f["rule"] == "changan.revised-plan-republication"]
+    assert [f["expected"] for f in republished] == [
+        "revised_plan_publication.start >= 2025-05-16",
+        "revised_plan_publication.end >= 2025-05-12",
+    ]

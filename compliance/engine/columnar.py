@@ -27,15 +27,15 @@ import polars as pl
 
 from compliance.calendar import Calendar
 from compliance.engine import relational
-from compliance.engine.batch_worker import MAX_TIMELINES, SHOWN, CaseOutcome, Settings, check_documents, shown
+from compliance.engine.batch_worker import MAX_TIMELINES, SHOWN, CaseOutcome, Settings, check_documents
 from compliance.engine.columnar_compiled import compiled_plan, compiled_tasks, pack_by_label
 from compliance.engine.columnar_explain import explained
 from compliance.engine.columnar_expr import CODE_STATUS, ShiftTables, date_range_of
 from compliance.engine.columnar_frames import Batch, batch_from_cases, batch_from_rows
 from compliance.engine.columnar_shape_engine import shape_engine_tasks
+from compliance.engine.columnar_tasks import Tasks
 from compliance.engine.columnar_validate import flagged_cases, parsed_dates
-from compliance.engine.ground import GroundFinding
-from compliance.findings import STATUS_ORDER, CaseResult
+from compliance.findings import CaseResult
 from compliance.importers.documents import ordered
 from compliance.importers.normalize import Normalized, RawChunk
 from compliance.model import Case
@@ -151,7 +151,7 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> dict[int, Case
     shifts = _shift_tables(batch, calendar)
     results, groups = _select_packs(batch.cases, book, settings.lang)
     names = {s.id: (s.zh if settings.lang == "zh" else s.id) for s in book.vocabulary.steps.values()}
-    tasks: list[tuple[int, tuple, GroundFinding, Case]] = []
+    tasks = Tasks()
     # Rules of the fragment are judged by compiled plans over the whole chunk (relational.py);
     # with --all every finding is explained anyway, so the shape engine takes every rule.
     # Cases given as Case objects carry typed values (a quoted "true" in YAML is text, not a flag):
@@ -165,17 +165,13 @@ def evaluate(batch: Batch, book: RuleBook, settings: Settings) -> dict[int, Case
             if compiled is None or id(rule) not in compiled.numbers:
                 left.append((position, procedure, rule, cidxs))
     if left:
-        tasks.extend(shape_engine_tasks(left, batch, book, shifts, settings.show_all))
+        for cidx, order, ground, _representative in shape_engine_tasks(left, batch, book, shifts, settings.show_all):
+            tasks.add(cidx, order, ground)
     if compiled is not None:
-        tasks.extend(compiled_tasks(compiled, groups, batch, book))
-    findings = explained(tasks, batch, calendar, settings.lang, names)
-    for cidx, result in results.items():
-        if result.error is None:
-            listed = sorted(
-                findings.get(cidx, []), key=lambda x: (-STATUS_ORDER[x[1].status], x[1].rule, x[1].key, x[0])
-            )
-            result.findings = [f for _, f in listed]
-            shown(result, settings.show_all)
+        compiled_tasks(compiled, groups, batch, book, tasks)
+    listed, findings = explained(tasks, batch, calendar, settings.lang, names, settings.show_all)
+    for cidx, number in zip(listed["cidx"].to_list(), listed["finding"].to_list(), strict=True):
+        results[cidx].findings.append(findings[number])
     return results
 
 

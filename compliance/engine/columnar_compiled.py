@@ -15,9 +15,8 @@ from compliance.engine import relational, relational_plan
 from compliance.engine.columnar_expr import SHOWN_CODES, ShiftTables
 from compliance.engine.columnar_frames import Batch, case_values
 from compliance.engine.columnar_grounding import GROUNDED_LIMIT, Shape, cached_info, grounded, grounded_from_values
-from compliance.engine.ground import GroundFinding
+from compliance.engine.columnar_tasks import Tasks
 from compliance.engine.relational import count_column
-from compliance.model import Case
 from compliance.rules.core import CoreRule
 from compliance.rules.packs import Pack, RuleBook
 
@@ -77,86 +76,116 @@ def compiled_tasks(
     groups: dict[tuple, list[int]],
     batch: Batch,
     book: RuleBook,
-) -> list[tuple[int, tuple, GroundFinding, Case]]:
-    """Run the compiled plans; each finding they flag gets its ground finding, to be explained.
+    tasks: Tasks,
+) -> None:
+    """Run the compiled plans; each finding they flag gets its ground finding, added to `tasks`.
 
     A rule without value atoms is grounded once per shape (step counts); one with value atoms
-    once per (step counts, atom outcomes), on a case that has them. Where a plan punts (a value
-    only exact arithmetic can decide), the rule is grounded on that case's own values and each
-    of its findings judged by the direct evaluator.
+    once per (step counts, atom outcomes), on a case that has them. Findings are grounded per
+    distinct (rule, group, shape, atom outcomes, key) and joined back to their cases as a frame.
+    Where a plan punts (a value only exact arithmetic can decide), the rule is grounded on that
+    case's own values and each of its findings judged by the direct evaluator.
     """
     group_of = compiled.group_of(groups)
     if not compiled.plan.rules or not group_of:
-        return []
+        return
+    plan = compiled.plan
     found = compiled.run(group_of, batch)
     punted = found.filter(pl.col("code") == relational.PUNT).select("rule", "cidx").unique()
     found = found.join(punted, on=["rule", "cidx"], how="anti")
     if len(_BY_ATOMS) > GROUNDED_LIMIT:
         _BY_ATOMS.clear()
-    # Rules with value atoms: grounded once per (shape, atom outcomes), on a case that has them.
-    atoms_of: dict[int, dict[int, tuple]] = {}  # rule number → case → (rule, procedure, atom outcomes, shape)
-    for number, part in relational_plan.partitions(compiled.plan.atom_outcomes, "rule").items():
-        rule_id, cidxs = id(compiled.plan.rules[number]), part["cidx"]
-        outcomes = zip(cidxs.to_list(), part["atoms"].to_list(), _shapes(compiled.plan, number, cidxs), strict=True)
-        atoms_of[number] = {
-            cidx: (rule_id, compiled.groups[group_of[cidx]][1], text, shape) for cidx, text, shape in outcomes
-        }
-    # One case per new (rule, procedure, atom outcomes, shape) is enough to ground it: its values are read.
-    # Never a case the plan punted on: its atoms' outcomes are not what exact evaluation makes of its values.
+    distinct, wide, firsts = _distinct_findings(plan, found, group_of)
+    # Rules with value atoms: grounded once per (shape, atom outcomes), on a case that has them —
+    # never one the plan punted on: its atoms' outcomes are not what exact evaluation makes of its values.
     punted_pairs = set(punted.iter_rows())
     new: dict[tuple, tuple[int, int]] = {}
-    for number, keys in atoms_of.items():
-        for cidx, key in keys.items():
-            if key not in _BY_ATOMS and (number, cidx) not in punted_pairs:
-                new.setdefault(key, (number, cidx))
+    for cidx, number, group, has_atoms, atoms, _key, shape in distinct:
+        if has_atoms and (number, cidx) not in punted_pairs:
+            new.setdefault(_atoms_key(compiled, number, group, atoms, shape), (number, cidx))
+    new = {key: value for key, value in new.items() if key not in _BY_ATOMS}
     need = punted_pairs | set(new.values())
-    infos = [cached_info(compiled.plan.rules[number]) for number in {number for number, _c in need}]
+    infos = [cached_info(plan.rules[number]) for number in {number for number, _c in need}]
     steps = {s for info in infos for s in info.steps}
     fields = None if any(i.data_fields is None for i in infos) else {f for i in infos for f in i.data_fields or ()}
     values = case_values(batch, sorted({cidx for _n, cidx in need}), steps, fields) if need else {}
     for key, (number, cidx) in new.items():
         procedure = compiled.groups[group_of[cidx]][1]
-        _BY_ATOMS[key] = grounded_from_values(compiled.plan.rules[number], procedure, values[cidx], book)
-    tasks = []
+        _BY_ATOMS[key] = grounded_from_values(plan.rules[number], procedure, values[cidx], book)
     for number, cidx in punted_pairs:
         group = group_of[cidx]
-        shape = grounded_from_values(compiled.plan.rules[number], compiled.groups[group][1], values[cidx], book)
+        shape = grounded_from_values(plan.rules[number], compiled.groups[group][1], values[cidx], book)
         position = compiled.positions[(group, number)]
-        tasks.extend((cidx, (position, i), ground, shape.case) for i, ground in enumerate(shape.grounds))
-    # Findings rule by rule: a rule's step counts are read for all its findings in one gather.
-    for number, part in relational_plan.partitions(found, "rule").items():
-        rule = compiled.plan.rules[number]
-        cidxs = part["cidx"]
-        shapes = _shapes(compiled.plan, number, cidxs)
-        atom_keys = atoms_of.get(number, {})
-        known: dict[tuple, tuple[Shape, int]] = {}  # (group, shape, atom outcomes) → its grounding and position
-        for cidx, key, shape_counts in zip(cidxs.to_list(), part["key"].to_list(), shapes, strict=True):
-            group = group_of[cidx]
-            pair_key = atom_keys.get(cidx)
-            memo = (group, shape_counts, pair_key)
-            entry = known.get(memo)
-            if entry is None:
-                if pair_key is not None:
-                    shape = _BY_ATOMS[pair_key]
-                else:
-                    procedure = compiled.groups[group][1]
-                    shape = grounded(rule, procedure, cached_info(rule), shape_counts, cidx, batch, book)
-                entry = known[memo] = (shape, compiled.positions[(group, number)])
-            shape, position = entry
-            slot = shape.slot(key)
-            tasks.append((cidx, (position, slot), shape.grounds[slot], shape.case))
-    return tasks
+        for i, ground in enumerate(shape.grounds):
+            tasks.add(cidx, (position, i), ground)
+    if not distinct:
+        return
+    # Each distinct finding's ground finding and order, in the order of `firsts`; its cases get them by a join.
+    known: dict[tuple, Shape] = {}
+    table = []
+    for cidx, number, group, has_atoms, atoms, key, shape_counts in distinct:
+        memo = (number, group, shape_counts, has_atoms, atoms)
+        shape = known.get(memo)
+        if shape is None:
+            rule = plan.rules[number]
+            if has_atoms:
+                shape = _BY_ATOMS[_atoms_key(compiled, number, group, atoms, shape_counts)]
+            else:
+                procedure = compiled.groups[group][1]
+                shape = grounded(rule, procedure, cached_info(rule), shape_counts, cidx, batch, book)
+            known[memo] = shape
+        slot = shape.slot(key)
+        table.append((tasks.number(shape.grounds[slot]), compiled.positions[(group, number)], slot))
+    ids = pl.DataFrame(table, schema={"gid": pl.Int32, "position": pl.Int32, "slot": pl.Int32}, orient="row")
+    tasks.add_frame(wide.join(firsts.hstack(ids), on=firsts.columns, how="left", nulls_equal=True))
+
+
+def _atoms_key(compiled: CompiledPlan, number: int, group: int, atoms: str, shape: tuple) -> tuple:
+    """What grounds a rule with value atoms: the rule, the procedure, its atoms' outcomes and the shape."""
+    return (id(compiled.plan.rules[number]), compiled.groups[group][1], atoms, shape)
+
+
+def _distinct_findings(
+    plan: relational_plan.Plan, found: pl.DataFrame, group_of: dict[int, int]
+) -> tuple[list[tuple], pl.DataFrame, pl.DataFrame]:
+    """The flagged findings that ground alike, one row each, in order of first appearance.
+
+    Two findings ground alike when their rule, group, key, atom outcomes and the step counts
+    the rule reads agree (each count column is blanked for the rules that do not read it).
+    Returns those rows — (cidx, rule, group, has atoms, atoms, key, shape) —, the findings
+    frame with the key columns, and the distinct keys as a frame (in the same order).
+    """
+    assert plan.step_counts is not None
+    counts = plan.step_counts
+    readers: dict[str, list[int]] = {}
+    for number, rule in enumerate(plan.rules):
+        for step in rule.steps:
+            readers.setdefault(count_column(step), []).append(number)
+    groups = pl.DataFrame(
+        {"cidx": list(group_of), "grp": list(group_of.values())}, schema={"cidx": pl.Int32, "grp": pl.Int32}
+    )
+    wide = (
+        found.select("cidx", "rule", "key")
+        .join(groups, on="cidx", how="left")
+        .join(plan.atom_outcomes, on=["rule", "cidx"], how="left")
+        .with_columns(pl.col("atoms").is_not_null().alias("has_atoms"), pl.col("atoms").fill_null(""))
+    )
+    # Each count column is blanked for the rules that do not read that step (their shapes ignore it).
+    wide = wide.hstack(counts[wide["cidx"]]).with_columns(
+        pl.when(pl.col("rule").is_in(readers.get(c, []))).then(pl.col(c)).alias(c) for c in counts.columns
+    )
+    keys = ["rule", "grp", "has_atoms", "atoms", "key", *counts.columns]
+    firsts = wide.unique(subset=keys, keep="first", maintain_order=True).select("cidx", *keys)
+    position = {c: i for i, c in enumerate(counts.columns)}
+    sorted_steps = [[position[count_column(s)] for s in sorted(rule.steps)] for rule in plan.rules]
+    distinct = []
+    for cidx, number, group, has_atoms, atoms, key, *numbers in firsts.iter_rows():
+        shape = tuple(numbers[i] for i in sorted_steps[number])
+        distinct.append((cidx, number, group, has_atoms, atoms, key, shape))
+    return distinct, wide, firsts.drop("cidx")
 
 
 _BY_ATOMS: dict[tuple, Shape] = {}
-
-
-def _shapes(plan: relational_plan.Plan, number: int, cidxs: pl.Series) -> list[tuple[int, ...]]:
-    """Each case's *shape* for rule `number`: how often each step the rule reads occurs, in the
-    order of the rule's sorted steps — what grounding depends on when it reads no values."""
-    assert plan.step_counts is not None
-    names = [count_column(s) for s in sorted(plan.rules[number].steps)]
-    return plan.step_counts.select(names)[cidxs].rows() if names else [()] * len(cidxs)
 
 
 def pack_by_label(book: RuleBook, label: str) -> Pack:

@@ -7,16 +7,17 @@ remembered by the dates they read.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 
 import polars as pl
 
 from compliance.calendar import Calendar
+from compliance.engine.batch_worker import SHOWN
 from compliance.engine.columnar_frames import Batch
+from compliance.engine.columnar_tasks import Tasks
 from compliance.engine.evaluate import DateReader, judge
 from compliance.engine.ground import GroundFinding, Truth, event_dates
-from compliance.findings import Finding
-from compliance.model import Case, Occurrence
+from compliance.findings import STATUS_ORDER, Finding
+from compliance.model import Occurrence
 
 
 class RowReader(DateReader):
@@ -28,29 +29,85 @@ class RowReader(DateReader):
 
 
 def explained(
-    tasks: list[tuple[int, tuple, GroundFinding, Case]],
+    tasks: Tasks,
     batch: Batch,
     calendar: Calendar,
     lang: str,
     names: dict[str, str],
-) -> dict[int, list[tuple[tuple, Finding]]]:
-    """Each case's findings, explained, with the order key of each (cidx, order, ground finding, representative)."""
-    findings: dict[int, list[tuple[tuple, Finding]]] = defaultdict(list)
-    leaves = {id(ground): leaves_read(ground) for _c, _o, ground, _r in tasks}
-    # Only findings that read dates need the case's dates; the others explain the same way in every case.
-    wanted = {(cidx, key) for cidx, _o, ground, _r in tasks for key, _part in leaves[id(ground)]}
-    readers = date_readers(batch, wanted, calendar)
+    show_all: bool,
+) -> tuple[pl.DataFrame, list[Finding]]:
+    """The chunk's findings, explained: rows (cidx, finding) in the order a case lists them, and the findings.
+
+    A ground finding that reads no dates explains alike in every case: once. One that reads
+    dates is explained once per distinct tuple of the dates it reads, gathered column-wise.
+    Rows are sorted as `audit` lists findings (status, rule, key, then the rule's own order)
+    and, unless `show_all`, only violations and unknowns are kept.
+    """
+    rows = tasks.frame()
+    findings: list[Finding] = []
+    leaves = [leaves_read(ground) for ground in tasks.grounds]
     undated = RowReader({}, calendar)
-    constant: dict[int, Finding] = {}
-    for cidx, order, ground, _representative in tasks:
-        if leaves[id(ground)]:
-            finding = judged(ground, readers[cidx], lang, names)
-        else:
-            finding = constant.get(id(ground))
-            if finding is None:
-                finding = constant[id(ground)] = judged(ground, undated, lang, names)
-        findings[cidx].append((order, finding))
-    return findings
+    constant = {}  # gid → finding number
+    for gid, ground in enumerate(tasks.grounds):
+        if not leaves[gid]:
+            constant[gid] = len(findings)
+            findings.append(judged(ground, undated, lang, names))
+    parts = [
+        rows.filter(pl.col("gid").is_in(list(constant))).with_columns(
+            pl.col("gid").replace_strict(constant, return_dtype=pl.Int32).alias("finding")
+        )
+    ]
+    dated = [gid for gid in range(len(tasks.grounds)) if leaves[gid]]
+    if dated:
+        rows_dated = rows.filter(pl.col("gid").is_in(dated))
+        keyed = _date_keys(rows_dated, batch, leaves, dated)
+        table = []
+        distinct = keyed.unique(["gid", "dates_key"], keep="first", maintain_order=True)
+        for gid, dates_key, dates in distinct.select("gid", "dates_key", "dates").iter_rows():
+            reader = RowReader(dict(zip(leaves[gid], dates, strict=True)), calendar)
+            table.append((gid, dates_key, len(findings)))
+            findings.append(judged(tasks.grounds[gid], reader, lang, names))
+        numbers = pl.DataFrame(table, schema={"gid": pl.Int32, "dates_key": pl.Utf8, "finding": pl.Int32}, orient="row")
+        keys = keyed.select("cidx", "gid", "dates_key").join(numbers, on=["gid", "dates_key"])
+        parts.append(rows_dated.join(keys, on=["cidx", "gid"]))
+    # Findings in the order `audit` lists them: status (worst first), rule, key; then the rule's own order.
+    # Findings alike in all three rank equal, so that the rule's own order decides between them.
+    order = {k: i for i, k in enumerate(sorted({(-STATUS_ORDER[f.status], f.rule, f.key) for f in findings}))}
+    rank = [order[(-STATUS_ORDER[f.status], f.rule, f.key)] for f in findings]
+    listed = pl.concat([part.select("cidx", "finding", "position", "slot") for part in parts])
+    if not show_all:
+        listed = listed.filter(pl.col("finding").is_in([i for i, f in enumerate(findings) if f.status in SHOWN]))
+    listed = listed.with_columns(
+        pl.col("finding").replace_strict(range(len(rank)), rank, return_dtype=pl.Int32).alias("rank")
+    )
+    return listed.sort("cidx", "rank", "position", "slot").select("cidx", "finding"), findings
+
+
+def _date_keys(rows: pl.DataFrame, batch: Batch, leaves: list[list[tuple[str, str]]], dated: list[int]) -> pl.DataFrame:
+    """For each (case, ground finding) of `rows`, the dates it reads (in `leaves` order) and their text."""
+    reads = pl.DataFrame(
+        [(gid, i, key, part) for gid in dated for i, (key, part) in enumerate(leaves[gid])],
+        schema={"gid": pl.Int32, "leaf": pl.Int32, "key": pl.Utf8, "part": pl.Utf8},
+        orient="row",
+    )
+    pairs = rows.select("cidx", "gid").unique()
+    # An event keeps a date, or a start and an end: the parts it lacks read as missing (as DateReader reads them).
+    value = (
+        pl.when(pl.col("part") == "date")
+        .then(pl.col("date"))
+        .when(pl.col("date").is_null())
+        .then(pl.when(pl.col("part") == "start").then(pl.col("start")).otherwise(pl.col("end")))
+    )
+    return (
+        pairs.join(reads, on="gid")
+        .join(batch.events.select("cidx", "key", "date", "start", "end"), on=["cidx", "key"], how="left")
+        .select("cidx", "gid", "leaf", value.alias("value"))
+        .sort("cidx", "gid", "leaf")
+        .group_by("cidx", "gid", maintain_order=True)
+        .agg(
+            pl.col("value").cast(pl.Utf8).fill_null("").str.join("|").alias("dates_key"), pl.col("value").alias("dates")
+        )
+    )
 
 
 # Explanations already made: the same ground finding read with the same dates explains the same way.
@@ -98,28 +155,6 @@ def leaves_read(ground: GroundFinding) -> list[tuple[str, str]]:
             leaves += [(ground.subject.key, part) for part in ("date", "start", "end")]
         known = _LEAVES[id(ground)] = (ground, leaves)
     return known[1]
-
-
-def date_readers(batch: Batch, wanted: set[tuple[int, str]], calendar: Calendar) -> dict[int, RowReader]:
-    """Date readers for the cases that need explanations, read from the events frame in one pass.
-
-    Only the dates of the occurrences `wanted` ((case, occurrence key) pairs the explanations
-    read) and only those an event has are stored; a reader answers None for the others, as
-    DateReader does.
-    """
-    dates: dict[int, dict[tuple[str, str], dt.date | None]] = defaultdict(dict)
-    cidxs = {cidx for cidx, _key in wanted}
-    if wanted:
-        pairs = pl.DataFrame(list(wanted), schema={"cidx": pl.Int32, "key": pl.Utf8}, orient="row")
-        rows = batch.events.join(pairs, on=["cidx", "key"], how="semi")
-        columns = [rows[c].to_list() for c in ("cidx", "key", "date", "start", "end")]
-        for cidx, key, date, start, end in zip(*columns, strict=True):
-            found = dates[cidx]
-            if date is not None:
-                found[(key, "date")] = date
-            else:
-                found[(key, "start")], found[(key, "end")] = start, end
-    return {cidx: RowReader(dates[cidx], calendar) for cidx in cidxs}
 
 
 def _for_case(ground: GroundFinding, reader: RowReader) -> GroundFinding:
