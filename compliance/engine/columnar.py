@@ -20,8 +20,7 @@ finding, on the samples and on generated cases.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
-from collections import defaultdict
+from itertools import islice
 
 import polars as pl
 
@@ -52,15 +51,13 @@ def check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> l
         subset = Normalized(norm.frame.filter(pl.col("case").is_in(flagged.implode())), [], norm.sources)
         for outcome in check_documents(subset, chunk, settings):
             results[str(outcome.result.case)] = outcome
-    good = frame.filter(~pl.col("case").is_in(flagged.implode()))
+    good = frame.filter(~pl.col("case").is_in(flagged.implode())) if len(flagged) else frame
     order = frame["case"].unique(maintain_order=True).to_list()
     if good.height:
         batch = batch_from_rows(good)
         ids = batch.cases["case"].to_list()
-        found = evaluate(batch, book, settings)
-        timelines = _timelines(batch, found)
-        for cidx, result in found.items():
-            results[ids[cidx]] = _outcome(batch, cidx, result, timelines)
+        for cidx, outcome in _outcomes(batch, evaluate(batch, book, settings)).items():
+            results[ids[cidx]] = outcome
     return [results[case] for case in order if case in results]
 
 
@@ -108,16 +105,18 @@ def check_cases(cases: list[Case], settings: Settings) -> list[CaseOutcome]:
     if not cases:
         return []
     batch = batch_from_cases(cases)
-    found = evaluate(batch, settings.book(), settings)
-    timelines = _timelines(batch, found)
-    return [_outcome(batch, i, found[i], timelines) for i in range(len(cases))]
+    outcomes = _outcomes(batch, evaluate(batch, settings.book(), settings))
+    return [outcomes[i] for i in range(len(cases))]
 
 
-def _outcome(batch: Batch, cidx: int, result: CaseResult, timelines: dict[int, list]) -> CaseOutcome:
-    if result.error is not None:
-        return CaseOutcome(result)
-    first = batch.first_dates[cidx]
-    return CaseOutcome(result, first.year if first else None, timelines.get(cidx))
+def _outcomes(batch: Batch, results: dict[int, CaseResult]) -> dict[int, CaseOutcome]:
+    """Each case's outcome: its result, the year it started and (for the cases reports draw) its timeline."""
+    timelines = _timelines(batch, results)
+    years = batch.cases["first_date"].dt.year().to_list()
+    return {
+        cidx: CaseOutcome(result) if result.error is not None else CaseOutcome(result, years[cidx], timelines.get(cidx))
+        for cidx, result in results.items()
+    }
 
 
 def _timelines(batch: Batch, results: dict[int, CaseResult]) -> dict[int, list[tuple[str, str | None, str | None]]]:
@@ -125,14 +124,15 @@ def _timelines(batch: Batch, results: dict[int, CaseResult]) -> dict[int, list[t
 
     Reports draw the timelines of the first MAX_TIMELINES cases with findings; a chunk never needs more.
     """
-    chosen = [
+    with_findings = (
         cidx
         for cidx, result in results.items()
         if result.error is None and any(f.status in SHOWN for f in result.findings)
-    ][:MAX_TIMELINES]
+    )
+    chosen = list(islice(with_findings, MAX_TIMELINES))
     timelines: dict[int, list[tuple[str, str | None, str | None]]] = {cidx: [] for cidx in chosen}
     if chosen:
-        rows = batch.events.filter(pl.col("cidx").is_in(chosen)).select("cidx", "key", "date", "start", "end")
+        rows = batch.events.select("cidx", "key", "date", "start", "end").filter(pl.col("cidx").is_in(chosen))
         for cidx, key, date, begin, until in rows.iter_rows():
             timelines[cidx].append((key, _iso(date or begin), _iso(until)))
     return timelines
@@ -179,29 +179,51 @@ def _select_packs(
     cases: pl.DataFrame, book: RuleBook, lang: str
 ) -> tuple[dict[int, CaseResult], dict[tuple, list[int]]]:
     """Each case's packs (as `audit_case` picks them), or its error; cases grouped by (packs, procedure)."""
-    results: dict[int, CaseResult] = {}
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    chosen: dict[tuple, tuple[str, ...] | NoPackError] = {}
-    failed: dict[tuple, tuple[str, ...] | NoPackError] = {}
-    eras = book.eras()
-    for cidx, case, file, jurisdiction, procedure, first_date in cases.select(
-        "cidx", "case", "file", "jurisdiction", "procedure", "first_date"
-    ).iter_rows():
-        result = CaseResult(case, file, jurisdiction=jurisdiction, procedure=procedure)
-        results[cidx] = result
-        # Packs are chosen once per era (see RuleBook.eras); an error once per day, as it names the day.
-        era = (jurisdiction, procedure, first_date and bisect_right(eras, first_date))
-        picked = chosen.get(era)
-        if picked is None:
-            picked = chosen[era] = _packs_in_force(book, jurisdiction, procedure, first_date)
+    # Packs are chosen once per era (see RuleBook.eras); an error once per day, as it names the day.
+    eras = pl.Series(book.eras(), dtype=pl.Date)
+    era = pl.when(pl.col("first_date").is_not_null()).then(eras.search_sorted(cases["first_date"], side="right"))
+    frame = cases.select("cidx", "case", "file", "jurisdiction", "procedure", "first_date", era.alias("era"))
+    by_era = ["jurisdiction", "procedure", "era"]
+    choices: list[tuple[tuple[str, ...], str] | str] = []  # (packs, procedure), or an error's text
+    numbers: dict[tuple[tuple[str, ...], str] | str, int] = {}
+    era_rows, day_rows = [], []
+    for jurisdiction, procedure, number, day in frame.unique(by_era).select(*by_era, "first_date").iter_rows():
+        picked = _packs_in_force(book, jurisdiction, procedure, day)
         if isinstance(picked, NoPackError):
-            day = (jurisdiction, procedure, first_date)
-            picked = failed.get(day) or failed.setdefault(day, _packs_in_force(book, *day))
-        if isinstance(picked, NoPackError):
-            result.error = picked.en if lang == "en" else picked.zh
             continue
-        result.packs = list(picked)
-        groups[(picked, procedure)].append(cidx)
+        choice = (picked, procedure)
+        era_rows.append((jurisdiction, procedure, number, numbers.setdefault(choice, len(numbers))))
+        if len(choices) < len(numbers):
+            choices.append(choice)
+    keys = pl.DataFrame(era_rows, schema={**frame.select(by_era).schema, "choice": pl.Int32}, orient="row")
+    frame = frame.join(keys, on=by_era, how="left", nulls_equal=True, maintain_order="left")
+    by_day = ["jurisdiction", "procedure", "first_date"]
+    for jurisdiction, procedure, day in frame.filter(pl.col("choice").is_null()).select(by_day).unique().iter_rows():
+        error = _packs_in_force(book, jurisdiction, procedure, day)
+        assert isinstance(error, NoPackError)
+        text = error.en if lang == "en" else error.zh
+        day_rows.append((jurisdiction, procedure, day, numbers.setdefault(text, len(numbers))))
+        if len(choices) < len(numbers):
+            choices.append(text)
+    if day_rows:
+        days = pl.DataFrame(day_rows, schema={**frame.select(by_day).schema, "error": pl.Int32}, orient="row")
+        frame = frame.join(days, on=by_day, how="left", nulls_equal=True, maintain_order="left")
+        frame = frame.with_columns(pl.coalesce("choice", "error").alias("choice"))
+    results: dict[int, CaseResult] = {}
+    columns = [frame[c].to_list() for c in ("cidx", "case", "file", "jurisdiction", "procedure", "choice")]
+    for cidx, case, file, jurisdiction, procedure, number in zip(*columns, strict=True):
+        result = results[cidx] = CaseResult(case, file, jurisdiction=jurisdiction, procedure=procedure)
+        choice = choices[number]
+        if isinstance(choice, str):
+            result.error = choice
+        else:
+            result.packs = list(choice[0])
+    groups: dict[tuple, list[int]] = {}
+    grouped = frame.group_by("choice", maintain_order=True).agg("cidx")
+    for number, cidxs in grouped.iter_rows():
+        choice = choices[number]
+        if not isinstance(choice, str):
+            groups[choice] = cidxs
     return results, groups
 
 

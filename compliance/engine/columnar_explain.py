@@ -98,9 +98,13 @@ def _date_keys(rows: pl.DataFrame, batch: Batch, leaves: list[list[tuple[str, st
         .when(pl.col("date").is_null())
         .then(pl.when(pl.col("part") == "start").then(pl.col("start")).otherwise(pl.col("end")))
     )
+    # The events read, found by a scan before the join: a join would hash every event of the chunk.
+    events = batch.events.select("cidx", "key", "date", "start", "end").filter(
+        pl.col("cidx").is_in(pairs["cidx"].unique().implode()) & pl.col("key").is_in(reads["key"].unique().implode())
+    )
     return (
         pairs.join(reads, on="gid")
-        .join(batch.events.select("cidx", "key", "date", "start", "end"), on=["cidx", "key"], how="left")
+        .join(events, on=["cidx", "key"], how="left")
         .select("cidx", "gid", "leaf", value.alias("value"))
         .sort("cidx", "gid", "leaf")
         .group_by("cidx", "gid", maintain_order=True)

@@ -29,12 +29,6 @@ class Batch:
     payload: Payload | None  # a case's facts and events, for cases given as Case objects
     value_keys: dict[tuple, pl.DataFrame] = dataclasses.field(default_factory=dict)  # rules reading the same values
 
-    @property
-    def first_dates(self) -> list[dt.date | None]:
-        if not hasattr(self, "_first"):
-            self._first = self.cases["first_date"].to_list()
-        return self._first
-
 
 def batch_from_rows(frame: pl.DataFrame) -> Batch:
     """A chunk's screened rows as frames: one row per case, one per event with its occurrence key."""
@@ -173,8 +167,10 @@ def case_values(
     if batch.payload is not None:
         return {cidx: batch.payload(cidx) for cidx in cidxs}
     chosen = pl.Series(cidxs, dtype=pl.Int32).implode()
-    events = ranked(batch.events.filter(pl.col("cidx").is_in(chosen) & pl.col("step").is_in(sorted(steps))))
-    data_cols = [c for c in events.columns if c.startswith("data.") and (fields is None or c[5:] in fields)]
+    data_cols = [c for c in batch.events.columns if c.startswith("data.") and (fields is None or c[5:] in fields)]
+    # Only the columns read are copied by the filter (a chunk's events carry every data column).
+    events = batch.events.select("cidx", "seq", "step", "date", "start", "actor", "ref", *data_cols)
+    events = ranked(events.filter(pl.col("cidx").is_in(chosen) & pl.col("step").is_in(sorted(steps))))
     found: dict[int, tuple[dict[str, Any], list[Item]]] = {cidx: ({}, []) for cidx in cidxs}
     typed = _typed_cells()
     names = [c[5:] for c in data_cols]
@@ -221,7 +217,8 @@ def value_key(batch: Batch, info: RuleInfo) -> pl.DataFrame:
     cache_key = (info.steps, tuple(data_cols), info.needs_order, info.facts, info.reads_event)
     if cache_key in batch.value_keys:
         return batch.value_keys[cache_key]
-    events = batch.events.filter(pl.col("step").is_in(list(info.steps)))
+    events = batch.events.select("cidx", "seq", "step", "key", "date", "start", "actor", "ref", *data_cols)
+    events = events.filter(pl.col("step").is_in(list(info.steps)))
     if info.needs_order:
         events = ranked(events)
     rank = pl.col("rank").cast(pl.Utf8) if info.needs_order else pl.lit("0")

@@ -47,7 +47,8 @@ def wide_dates(batch: Batch, steps: set[str] | None = None) -> pl.DataFrame:
 
     `steps`: only those steps' columns (the rules left to the shape engine read no others).
     """
-    events = batch.events if steps is None else batch.events.filter(pl.col("step").is_in(sorted(steps)))
+    events = batch.events.select("cidx", "step", "key", "date", "start", "end")
+    events = events if steps is None else events.filter(pl.col("step").is_in(sorted(steps)))
     long = pl.concat(
         [
             events.select("cidx", (pl.col("key") + "|" + part).alias("column"), pl.col(part).alias("value"))

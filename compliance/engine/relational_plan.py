@@ -332,7 +332,8 @@ def case_frame(
         aggregates = [pl.len().cast(pl.UInt32).alias("n")]
         aggregates += [getattr(pl.col(part), which)().alias(f"{part}|{which}") for part, which in wanted]
         aggregates += [pl.col(part).null_count().alias(f"{part}|nulls") for part in parts]
-        grouped = events.filter(pl.col("step").is_in(steps)).group_by("step", "cidx").agg(aggregates)
+        # Lazy, so that the filter copies only the columns the aggregates read.
+        grouped = events.lazy().filter(pl.col("step").is_in(steps)).group_by("step", "cidx").agg(aggregates).collect()
         grouped = grouped.with_columns(
             pl.when(pl.col(f"{part}|nulls") == 0).then(pl.col(f"{part}|{which}")).alias(f"{part}|{which}")
             for part, which in wanted
@@ -367,7 +368,12 @@ def _data_of_occurrences(events: pl.DataFrame, needs: set[Column]) -> pl.DataFra
     """first('s').data.x / last('s').data.x per case: occurrences in date order, ties in event order."""
     anchor = pl.coalesce("date", "start")
     steps = sorted({c.step for c in _picks(needs)})
-    ordered = events.filter(pl.col("step").is_in(steps)).sort([pl.col("cidx"), anchor.is_null(), anchor, pl.col("seq")])
+    sources = [f"data.{c.name}" for c in _picks(needs) if f"data.{c.name}" in events.columns]
+    ordered = (
+        events.select("cidx", "seq", "step", "date", "start", *sorted(set(sources)))
+        .filter(pl.col("step").is_in(steps))
+        .sort([pl.col("cidx"), anchor.is_null(), anchor, pl.col("seq")])
+    )
     picked = []
     for column in _picks(needs):
         source = f"data.{column.name}"
