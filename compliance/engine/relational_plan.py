@@ -38,6 +38,7 @@ from compliance.rules.core import CoreRule, OrderCheck
 
 # --- plans ------------------------------------------------------------------------------------
 
+ROW = "__row"  # an occurrence row's place in the chunk's events: where its own cells are read
 FINDING_SCHEMA = {"cidx": pl.Int32, "key": pl.Utf8, "rule": pl.Int32, "code": pl.Int8}
 WHEN_UNKNOWN_CODE = {"not_applicable": NOT_APPLICABLE, "unknown": UNKNOWN_CODE, "violated": VIOLATED}
 
@@ -63,6 +64,8 @@ class Expressions:
     wanted: dict[str, list[str]] = field(default_factory=dict)
     # Per step: findings keyed by the occurrence itself (number, code), and the others (number, key, code).
     keyed: dict[str, tuple[list, list]] = field(default_factory=dict)
+    # The steps whose occurrence rows some expression reads (the others' rows are never split out).
+    read_steps: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         made = {e.meta.output_name() for e in (*self.staged_case, *(e for level in self.levels for e in level))}
@@ -83,6 +86,8 @@ class Expressions:
         for kept in self.wheres:
             self.names.update(n for e in (kept.value, kept.punt) for n in e.meta.root_names())
         self.names -= made
+        self.read_steps = set(self.keyed) | {w.step for w in self.wheres}
+        self.read_steps |= {subject for _c, subject, _o in self.outcomes.values() if subject is not None}
 
 
 _EXPRESSIONS: dict[tuple, Expressions] = {}
@@ -169,15 +174,19 @@ class Plan:
         compiled = self.compiled()
         frame = case_frame(events, cases, facts, compiled.names, compiled.needs)
         own = sorted({c.label for c in compiled.needs if c.source == "own"})
+        # The occurrences' own cells stay in one frame; each step's rows gather only the cells read
+        # on them (`_with_case_columns`): splitting every text column by step cost more than the rules.
+        missing = [pl.lit(None, pl.Utf8).alias(c) for c in own if c not in events.columns]
+        cells = events.select("cidx", *[c for c in own if c in events.columns], *missing)
         occurrences = events.select(
             "cidx",
             "step",
             "key",
             *[pl.col(p).alias(own_column(p)) for p in PARTS],
-            *[pl.col(c) if c in events.columns else pl.lit(None, pl.Utf8).alias(c) for c in own],
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW),
         )
-        occurrences = partitions(occurrences, "step")
-        frame = _with_wheres(frame, compiled.wheres, occurrences)
+        occurrences = partitions(occurrences.filter(pl.col("step").is_in(sorted(compiled.read_steps))), "step")
+        frame = _with_wheres(frame, compiled.wheres, occurrences, cells)
         if compiled.staged_case:
             frame = frame.with_columns(compiled.staged_case)
         for level in compiled.levels:
@@ -187,7 +196,7 @@ class Plan:
             rows = occurrences.get(step)
             if rows is None:
                 continue
-            rows = _with_case_columns(rows, frame, compiled.wanted[step])
+            rows = _with_case_columns(rows, frame, compiled.wanted[step], cells)
             if step in compiled.staged:
                 rows = rows.with_columns(compiled.staged[step])
             # Findings keyed by the occurrence itself (subject rules) come out of one select, unpivoted;
@@ -202,12 +211,12 @@ class Plan:
         result = pl.concat(found, how="vertical_relaxed").cast(FINDING_SCHEMA)  # each (cidx, key, rule, code)
         if len(self.keep) < 4:
             result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
-        self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, result)
+        self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, cells, result)
         self.step_counts = frame.select(sorted({count_column(s) for rule in self.rules for s in rule.steps}))
         return result
 
     def _atom_outcomes(
-        self, compiled: Expressions, frame: pl.DataFrame, occurrences: dict, found: pl.DataFrame
+        self, compiled: Expressions, frame: pl.DataFrame, occurrences: dict, cells: pl.DataFrame, found: pl.DataFrame
     ) -> pl.DataFrame:
         """(rule, cidx, atoms): for the findings of rules with value atoms, what every atom of the rule came to.
 
@@ -233,7 +242,7 @@ class Plan:
         for subject, items in by_subject.items():
             wanted = sorted({n for _number, e in items for n in e.meta.root_names()})
             rows = occurrences[subject].filter(pl.col("cidx").is_in(cidxs))
-            rows = _with_case_columns(rows, frame, wanted)
+            rows = _with_case_columns(rows, frame, wanted, cells)
             per_case = (
                 rows.select("cidx", *[e.alias(f"o{n}") for n, e in items])
                 .group_by("cidx", maintain_order=True)
@@ -259,7 +268,7 @@ def partitions(frame: pl.DataFrame, column: str) -> dict[Any, pl.DataFrame]:
     return {part.get_column(column)[0]: part for part in parts}
 
 
-def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) -> pl.DataFrame:
+def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict, cells: pl.DataFrame) -> pl.DataFrame:
     """The case frame with each `where:` condition's case columns."""
     for kept in wheres:
         rows = occurrences.get(kept.step)
@@ -267,7 +276,7 @@ def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) ->
             frame = frame.with_columns(kept.missing())
             continue
         wanted = sorted({n for e in (kept.value, kept.punt) for n in e.meta.root_names()})
-        rows = _with_case_columns(rows, frame, wanted)
+        rows = _with_case_columns(rows, frame, wanted, cells)
         summary = rows.group_by("cidx", maintain_order=True).agg(kept.summary())
         fills = [pl.col(kept.column(w)).fill_null(0) for w in ("true", "unknown", "punt")]
         fills.append(pl.col(kept.column("letters")).fill_null(""))  # a case without the step
@@ -275,14 +284,24 @@ def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict) ->
     return frame
 
 
-def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
-    """Occurrence rows with the case-frame columns `wanted` beside them, and their own cells typed."""
+def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str], cells: pl.DataFrame) -> pl.DataFrame:
+    """Occurrence rows with the case-frame columns `wanted` beside them, and the own cells they read, typed.
+
+    `cells`: every occurrence's own cells (row `ROW` of the chunk's events); a cell is read
+    when a wanted name is its label or the label of a typed view of it (`data.x|text`).
+    """
     available, present = set(frame.columns), set(rows.columns)
     context = [n for n in wanted if n in available and n not in present]
-    if context:
+    read = {n.split("|", 1)[0] for n in wanted if n not in available}
+    own_cells = sorted((read & set(cells.columns)) - present - {"cidx"})
+    if context or own_cells:
         # Column by column: measured cheaper than one select and a gather of the selected frame.
-        positions = rows["cidx"]
-        rows = rows.hstack([frame.get_column(name).gather(positions) for name in context])
+        positions, at = rows["cidx"], rows[ROW]
+        rows = rows.hstack(
+            [frame.get_column(name).gather(positions) for name in context]
+            + [cells.get_column(name).gather(at) for name in own_cells]
+        )
+        present = set(rows.columns)
     own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in present]
     typed = [e for label in own for e in cell_columns(label, set(wanted))]
     return rows.with_columns(typed) if typed else rows
