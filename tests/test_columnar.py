@@ -181,3 +181,17 @@ def test_two_findings_of_one_rule_with_one_key_listed_in_the_rules_order(tmp_pat
         "revised_plan_publication.start >= 2025-05-16",
         "revised_plan_publication.end >= 2025-05-12",
     ]
+
+
+def test_checking_leaves_the_cycle_collector_as_it_found_it(tmp_path):
+    import gc
+
+    path = tmp_path / "samples.csv"
+    write_csv(path, DOCS)
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            check([str(path)], engine="columnar")
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -67,8 +66,7 @@ class Settings:
     def book(self) -> RuleBook:
         book = _PRELOADED.get(self.rules_dir)
         if book is None:
-            preload(self.rules_dir, cached_rulebook(self.rules_dir))
-            book = _PRELOADED[self.rules_dir]
+            book = _PRELOADED[self.rules_dir] = cached_rulebook(self.rules_dir)
         return book
 
     def calendar(self) -> Calendar:
@@ -82,9 +80,6 @@ _PRELOADED: dict[Path | None, RuleBook] = {}
 
 def preload(rules_dir: Path | None, book: RuleBook) -> None:
     _PRELOADED[rules_dir] = book
-    # The book and the modules live as long as the process: out of the collector's sight, the
-    # full collections a chunk's many small objects set off no longer walk them (~5 % of a chunk).
-    gc.freeze()
 
 
 @lru_cache(maxsize=4)
