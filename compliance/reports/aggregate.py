@@ -15,6 +15,7 @@ from compliance.findings import CaseResult, Finding
 from compliance.rules.packs import RuleBook
 
 UNASSIGNED = "未指定"
+SUMMARY_KEY = {"compliant": "compliant", "violations": "violations", "incomplete": "incomplete", "error": "errors"}
 
 
 @dataclass
@@ -49,32 +50,35 @@ class Tally:
     def add(self, outcome: CaseOutcome) -> None:
         result = outcome.result
         verdict = result.verdict
-        self.summary["cases"] += 1
-        self.summary[
-            {"compliant": "compliant", "violations": "violations", "incomplete": "incomplete", "error": "errors"}[
-                verdict
-            ]
-        ] += 1
+        summary = self.summary
+        summary["cases"] += 1
+        summary[SUMMARY_KEY[verdict]] += 1
         self.jurisdictions[result.jurisdiction or UNASSIGNED][verdict] += 1
         self.years[outcome.year or UNASSIGNED][verdict] += 1
         if verdict == "error":
             self.errors.append(result)
             return
+        statuses, rules, case = self.statuses, self.rules, result.case or ""
         for finding in result.findings:
-            self.statuses[finding.status] += 1
-            if finding.status not in ("violated", "unknown"):
-                continue
-            totals = self.rules.get(finding.rule)
-            if totals is None:
-                totals = self.rules[finding.rule] = RuleTotals(
-                    finding.rule, finding.title, finding.pack, finding.citation.get("clause", "")
-                )
-            setattr(totals, finding.status, getattr(totals, finding.status) + 1)
-            totals.cases.add(result.case or "")
-            if finding.status == "violated":
+            status = finding.status
+            statuses[status] += 1
+            if status == "violated":
+                self._rule(finding).violated += 1
                 self.departments[self.department(finding)] += 1
+            elif status == "unknown":
+                self._rule(finding).unknown += 1
+            else:
+                continue
+            rules[finding.rule].cases.add(case)
         if outcome.timeline and len(self.timelines) < self.max_timelines:
             self.timelines.append(outcome)
+
+    def _rule(self, finding: Finding) -> RuleTotals:
+        totals = self.rules.get(finding.rule)
+        if totals is None:
+            clause = finding.citation.get("clause", "")
+            totals = self.rules[finding.rule] = RuleTotals(finding.rule, finding.title, finding.pack, clause)
+        return totals
 
     def department(self, finding: Finding) -> str:
         """Who answers for a violation: the department of the judged event's step, per the pack."""

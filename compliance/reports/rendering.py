@@ -83,9 +83,11 @@ _FINDINGS_JSON = '"findings": ' + json.dumps([_FINDINGS])
 def _json(outcomes: list[CaseOutcome]) -> str:
     """The cases' JSON objects, separated by ",\n", as `json.dumps(result.to_json())` writes each.
 
-    Cases explained alike share their Finding objects: each is serialised once per chunk.
+    Cases explained alike share their Finding objects: each is serialised once per chunk. So is
+    what cases of one file, jurisdiction, procedure, packs and verdict have in common.
     """
     texts: dict[int, str] = {}  # id(finding) → its JSON; the outcomes keep every finding alive meanwhile
+    middles: dict[tuple, str] = {}
     cases = []
     for outcome in outcomes:
         result = outcome.result
@@ -93,11 +95,25 @@ def _json(outcomes: list[CaseOutcome]) -> str:
         for finding in result.findings:
             text = texts.get(id(finding))
             if text is None:
-                text = texts[id(finding)] = json.dumps(finding.to_json(), ensure_ascii=False, default=str)
+                text = texts[id(finding)] = _encode(finding.to_json())
             findings.append(text)
-        case = json.dumps(result.to_json(findings=[_FINDINGS]), ensure_ascii=False, default=str)
-        cases.append(case.replace(_FINDINGS_JSON, '"findings": [' + ", ".join(findings) + "]", 1))
+        if result.error is not None:
+            case = _encode(result.to_json(findings=[_FINDINGS]))
+            cases.append(case.replace(_FINDINGS_JSON, '"findings": [' + ", ".join(findings) + "]", 1))
+            continue
+        # Between the case id (first) and the findings (last), a case writes what many cases share.
+        key = (result.file, result.jurisdiction, result.procedure, tuple(result.packs), result.verdict)
+        middle = middles.get(key)
+        if middle is None:
+            shared = result.to_json(findings=[])
+            del shared["case"], shared["findings"]
+            middle = middles[key] = _encode(shared)[1:-1]
+        cases.append(f'{{"case": {_encode(result.case)}, {middle}, "findings": [{", ".join(findings)}]}}')
     return ",\n".join(cases)
+
+
+# As json.dumps(..., ensure_ascii=False, default=str) encodes, without making an encoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _csv(outcomes: list[CaseOutcome], tally: Tally) -> str:
