@@ -195,3 +195,17 @@ def test_checking_leaves_the_cycle_collector_as_it_found_it(tmp_path):
             assert gc.isenabled() is enabled
     finally:
         gc.enable()
+
+
+def test_event_dates_are_read_in_every_spelling_a_table_may_hold():
+    import polars as pl
+
+    from compliance.engine.columnar_validate import parsed_dates
+
+    texts = ["2024-03-01", "2024-03-01 10:30", "2024-03-01T08:00:00", "2024/3/1", "2024年3月1日", "2024-02-30",
+             "soon", None, "2024-03-01"]  # fmt: skip
+    frame = parsed_dates(pl.DataFrame({"date": texts, "start": [None] * 9, "end": [None] * 9}, schema_overrides={
+        "start": pl.Utf8, "end": pl.Utf8}))  # fmt: skip
+    march = dt.date(2024, 3, 1)
+    assert frame["date_d"].to_list() == [march, march, march, march, march, None, None, None, march]
+    assert frame["bad_date"].to_list() == [False] * 5 + [True, True, False, False]

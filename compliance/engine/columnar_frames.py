@@ -38,8 +38,11 @@ def batch_from_rows(frame: pl.DataFrame) -> Batch:
     )
     facts_cols = [c for c in frame.columns if c.startswith("facts.")]
     data_cols = [c for c in frame.columns if c.startswith("data.")]
+    event = pl.col("step").is_not_null()
+    first_date = pl.min_horizontal(pl.col("date_d").filter(event).min(), pl.col("start_d").filter(event).min())
     cases = frame.group_by("cidx", maintain_order=True).agg(
-        pl.col("case", "file", "jurisdiction", "procedure", "title", *facts_cols).first()
+        pl.col("case", "file", "jurisdiction", "procedure", "title", *facts_cols).first(),
+        first_date.alias("first_date"),
     )
     events = frame.filter(pl.col("step").is_not_null()).select(
         "cidx",
@@ -53,8 +56,7 @@ def batch_from_rows(frame: pl.DataFrame) -> Batch:
         "ref",
         *data_cols,
     )
-    events = _number(events)
-    return Batch(events, _with_first_date(cases, events), None)
+    return Batch(_number(events), cases, None)
 
 
 def batch_from_cases(cases: list[Case]) -> Batch:

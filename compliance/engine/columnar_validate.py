@@ -19,28 +19,34 @@ from compliance.vocabulary import Vocabulary
 def parsed_dates(frame: pl.DataFrame) -> pl.DataFrame:
     """`date`, `start`, `end` as Date columns (null when absent), plus `bad_date` where text did not parse.
 
-    Most cells are ISO already (`2024-03-01`, perhaps with a time after a space or T): those are
-    sliced and parsed directly; only the rest go through the general pattern (2024/3/1, 2024年3月1日).
+    A chunk's dates repeat (a few thousand days among hundreds of thousands of events): each
+    column's distinct texts are parsed, and every row takes its text's date.
     """
-    fast = []
+    parsed = []
     for name in ("date", "start", "end"):
-        text = pl.col(name)
-        iso = text.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[ T])")
-        fast.append(
-            pl.when(iso)
-            .then(text.str.slice(0, 10))
-            .otherwise(None)
-            .str.to_date("%Y-%m-%d", strict=False)
-            .alias(f"{name}_d")
-        )
-    frame = frame.with_columns(fast)
-    for name in ("date", "start", "end"):
-        slow = pl.col(name).is_not_null() & pl.col(f"{name}_d").is_null()
-        if frame.select(slow.any()).item():
-            general = iso_date_expr(name).str.to_date("%Y-%m-%d", strict=False)
-            frame = frame.with_columns(pl.when(slow).then(general).otherwise(pl.col(f"{name}_d")).alias(f"{name}_d"))
+        texts = frame.get_column(name).unique().drop_nulls()
+        dates = _dates(texts)
+        parsed.append(pl.col(name).replace_strict(texts, dates, default=None, return_dtype=pl.Date).alias(f"{name}_d"))
+    frame = frame.with_columns(parsed)
     bad = [pl.col(n).is_not_null() & pl.col(f"{n}_d").is_null() for n in ("date", "start", "end")]
     return frame.with_columns(pl.any_horizontal(bad).alias("bad_date"))
+
+
+def _dates(texts: pl.Series) -> pl.Series:
+    """Each text's date, null where it holds none.
+
+    Most are ISO already (`2024-03-01`, perhaps with a time after a space or T): those are
+    sliced and parsed directly; only the rest go through the general pattern (2024/3/1, 2024年3月1日).
+    """
+    frame = texts.to_frame("text")
+    text = pl.col("text")
+    iso = text.str.contains(r"^\d{4}-\d{2}-\d{2}(?:$|[ T])")
+    dates = frame.select(pl.when(iso).then(text.str.slice(0, 10)).str.to_date("%Y-%m-%d", strict=False))["text"]
+    slow = dates.is_null()
+    if slow.any():
+        general = frame.filter(slow).select(iso_date_expr("text").str.to_date("%Y-%m-%d", strict=False))
+        dates = dates.scatter(slow.arg_true(), general.to_series())
+    return dates
 
 
 def flagged_cases(frame: pl.DataFrame, vocabulary: Vocabulary) -> pl.Series:
