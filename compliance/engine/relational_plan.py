@@ -342,7 +342,7 @@ def case_frame(
     steps = sorted(set(counted) | set(dated))
     columns: dict[str, pl.Series] = {
         "cidx": pl.Series("cidx", range(size), dtype=pl.Int32),
-        "grp": pl.Series("grp", [None] * size, dtype=pl.Int32).scatter(cases["cidx"], cases["grp"]),
+        "grp": pl.repeat(None, size, dtype=pl.Int32, eager=True).alias("grp").scatter(cases["cidx"], cases["grp"]),
     }
     if steps:
         # Only the aggregates some rule reads; like Earliest/Latest, unknown when an occurrence lacks the part.
@@ -358,14 +358,17 @@ def case_frame(
             for part, which in wanted
         )
         per_step = partitions(grouped, "step")
+        # Each column starts as a copy of one of these (scatter writes into a copy of the shared buffer).
+        zeros = pl.zeros(size, pl.UInt32, eager=True)
+        no_dates = pl.repeat(None, size, dtype=pl.Date, eager=True)
         for step in steps:
             rows = per_step.get(step)
             index = rows["cidx"] if rows is not None else None
             if step in counted:
-                series = pl.Series(count_column(step), [0] * size, dtype=pl.UInt32)
+                series = zeros.clone().alias(count_column(step))
                 columns[count_column(step)] = series.scatter(index, rows["n"]) if rows is not None else series
             for name, part, which in dated.get(step, []):
-                series = pl.Series(name, [None] * size, dtype=pl.Date)
+                series = no_dates.clone().alias(name)
                 columns[name] = series.scatter(index, rows[f"{part}|{which}"]) if rows is not None else series
     frame = pl.DataFrame(columns)
     fact_columns = sorted(c.label for c in needs if c.source == "facts")
