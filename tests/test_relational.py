@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compliance.engine import relational
-from compliance.engine.batch_worker import Settings
+from compliance.engine.batch_worker import Settings, check_chunk
 from compliance.engine.columnar import compiled_findings
 from compliance.findings import CaseResult
 from compliance.importers import FailedSource, iter_chunks
@@ -97,7 +97,8 @@ def test_exact_cap_boundaries_are_decided_without_the_exact_evaluator(tmp_path):
     assert found == {("cap-0", "satisfied"), ("cap-1", "violated"), ("cap-2", "satisfied")}
 
 
-def test_a_two_thirds_tie_goes_to_the_exact_evaluator(tmp_path):
+def test_a_two_thirds_tie_is_decided_exactly_by_the_plans(tmp_path):
+    # 2/3 × members is no decimal, but present × 3 against members × 2 is: no punt, ties included.
     doc = copy.deepcopy(next(d for d in DOCS if d["jurisdiction"] == "jieyang"))
     meetings = [e for e in doc["events"] if e["step"] == "committee_meeting"]
     meetings[0]["data"].update({"members": 9, "present": 6})  # exactly two thirds: 6 >= 2/3 × 9 holds
@@ -105,10 +106,47 @@ def test_a_two_thirds_tie_goes_to_the_exact_evaluator(tmp_path):
     path = tmp_path / "tie.csv"
     write_csv(path, [doc])
     found = {(key, s) for _c, rule, key, s in _agree(path) if rule == "jieyang.committee-quorum"}
-    assert ("committee_meeting#1", "punt") in found
+    assert ("committee_meeting#1", "satisfied") in found
+    assert (f"committee_meeting#{len(meetings)}", "violated") in found
+    assert not any(status == "punt" for _key, status in found)
     shown = _same_reports(path)[0].findings
     quorum = [(f.key, f.status) for f in shown if f.rule == "jieyang.committee-quorum"]
     assert quorum == [(f"committee_meeting#{len(meetings)}", "violated")]
+
+
+def test_a_quotient_tied_with_its_bound_goes_to_the_exact_evaluator(tmp_path):
+    # present / members is no decimal and no exact number times a fraction: within a hair of 2/3, it punts.
+    import shutil
+
+    from compliance.rules.packs import DEFAULT_RULES_DIR
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    quorum = rules / "jieyang" / "committee-quorum.yaml"
+    quorum.write_text(
+        quorum.read_text(encoding="utf-8").replace("data.present >= 2/3 * data.members",
+                                                   "data.present / data.members >= 2/3"),
+        encoding="utf-8",
+    )  # fmt: skip
+    doc = copy.deepcopy(next(d for d in DOCS if d["jurisdiction"] == "jieyang"))
+    meetings = [e for e in doc["events"] if e["step"] == "committee_meeting"]
+    meetings[0]["data"].update({"members": 9, "present": 6})
+    path = tmp_path / "tie.csv"
+    write_csv(path, [doc])
+    settings = Settings(engine="columnar", rules_dir=rules)
+    book = settings.book()
+    found = {
+        (key, status)
+        for chunk in iter_chunks([str(path)])
+        for _c, rule, key, status in compiled_findings(normalize(chunk.read(), settings.mapping, book.vocabulary),
+                                                       settings)
+        if rule == "jieyang.committee-quorum"
+    }  # fmt: skip
+    assert ("committee_meeting#1", "punt") in found
+    columnar = [o.result.to_json() for c in iter_chunks([str(path)]) for o in check_chunk(c, settings)]
+    direct = [o.result.to_json() for c in iter_chunks([str(path)])
+              for o in check_chunk(c, Settings(engine="direct", rules_dir=rules))]  # fmt: skip
+    assert columnar == direct
 
 
 def test_text_where_a_number_is_expected_goes_to_the_exact_evaluator(tmp_path):

@@ -57,6 +57,9 @@ class Value:
     places: int | None = 0  # decimal places a number needs at most; None: inexact (rounded to PLACES)
     constant: Fraction | None = None  # a number known when compiling
     word: str | None = None  # a text constant
+    # An inexact number that is an exact one times a fraction (2/3 * members): (exact, numerator,
+    # denominator). Compared with an exact number, both sides are multiplied out: exact again.
+    ratio: tuple[pl.Expr, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,26 @@ class ValueCompiler:
         value = COMPARISONS[type(op)](a.expr, b.expr)
         punt = any_of(a.punt, b.punt)
         if a.places is None or b.places is None:
-            punt = any_of(punt, ((a.expr - b.expr).abs() <= HAIR).fill_null(False))
+            ra, rb = _rational(a), _rational(b)
+            if ra is not None and rb is not None:
+                # x·p/q against y·r/s, multiplied out: x·p·s against y·r·q, exact decimals both.
+                (x, p, q), (y, r, s) = ra, rb
+                value = COMPARISONS[type(op)](x * pl.lit(p * s, pl.Int64), y * pl.lit(r * q, pl.Int64))
+            else:
+                punt = any_of(punt, ((a.expr - b.expr).abs() <= HAIR).fill_null(False))
         return Value("bool", value, punt)
+
+
+def _rational(value: Value) -> tuple[pl.Expr, int, int] | None:
+    """The number as (exact decimal, numerator, denominator), when it is one."""
+    if value.places is not None:
+        return value.expr, 1, 1
+    return value.ratio
+
+
+# Multiplied out, both sides must stay within DECIMAL's 28 digits before the point: a cell has
+# at most 20, and each side is multiplied by at most RATIO_LIMIT² (2/3: by 3 and by 2).
+RATIO_LIMIT = 1000
 
 
 def _num(value: Fraction) -> Value:
@@ -218,13 +239,25 @@ def _arithmetic(op: ast.operator, a: Value, b: Value) -> Value:
         return Value("num", expr, punt, max(a.places, b.places) if exact else None)  # type: ignore[type-var]
     if isinstance(op, ast.Mult):
         places = a.places + b.places if exact else None  # type: ignore[operator]
-        return Value("num", a.expr * b.expr, punt, places if places is not None and places <= PLACES else None)
+        if places is not None and places <= PLACES:
+            return Value("num", a.expr * b.expr, punt, places)
+        return Value("num", a.expr * b.expr, punt, None, ratio=_scaled(a, b) or _scaled(b, a))
     if isinstance(op, ast.Div):
         # x / 0 is unknown to the evaluator; a divisor within a hair of 0 is left to it.
         near_zero = (b.expr.abs() <= HAIR).fill_null(False)
         divisor = pl.when(near_zero).then(None).otherwise(b.expr)
         return Value("num", a.expr / divisor, any_of(punt, near_zero), None)
     raise Unsupported(type(op).__name__)
+
+
+def _scaled(factor: Value, number: Value) -> tuple[pl.Expr, int, int] | None:
+    """An exact number times a constant fraction, as (exact number, numerator, denominator)."""
+    if factor.constant is None or number.places is None or number.places > PLACES:
+        return None
+    c = factor.constant
+    if max(abs(c.numerator), c.denominator) > RATIO_LIMIT:
+        return None
+    return number.expr, c.numerator, c.denominator
 
 
 def _step_argument(node: ast.Call) -> str:
