@@ -76,12 +76,14 @@ def _check_normalized(norm: Normalized, chunk: RawChunk, settings: Settings) -> 
         subset = Normalized(norm.frame.filter(pl.col("case").is_in(flagged.implode())), [], norm.sources)
         for outcome in check_documents(subset, chunk, settings):
             results[str(outcome.result.case)] = outcome
-    good = frame.filter(~pl.col("case").is_in(flagged.implode())) if len(flagged) else frame
+    if not len(flagged):  # the usual chunk: every case checked here, numbered in order
+        return list(_outcomes(batch_from_rows(frame), book, settings).values()) if frame.height else []
+    good = frame.filter(~pl.col("case").is_in(flagged.implode()))
     order = frame["case"].unique(maintain_order=True).to_list()
     if good.height:
         batch = batch_from_rows(good)
         ids = batch.cases["case"].to_list()
-        for cidx, outcome in _outcomes(batch, evaluate(batch, book, settings)).items():
+        for cidx, outcome in _outcomes(batch, book, settings).items():
             results[ids[cidx]] = outcome
     return [results[case] for case in order if case in results]
 
@@ -131,12 +133,14 @@ def check_cases(cases: list[Case], settings: Settings) -> list[CaseOutcome]:
         return []
     with _collector_paused():
         batch = batch_from_cases(cases)
-        outcomes = _outcomes(batch, evaluate(batch, settings.book(), settings))
+        outcomes = _outcomes(batch, settings.book(), settings)
         return [outcomes[i] for i in range(len(cases))]
 
 
-def _outcomes(batch: Batch, results: dict[int, CaseResult]) -> dict[int, CaseOutcome]:
-    """Each case's outcome: its result, the year it started and (for the cases reports draw) its timeline."""
+def _outcomes(batch: Batch, book: RuleBook, settings: Settings) -> dict[int, CaseOutcome]:
+    """Each case's outcome, in cidx order: its result, the year it started and (for the cases
+    reports draw) its timeline."""
+    results = evaluate(batch, book, settings)
     timelines = _timelines(batch, results)
     years = batch.cases["first_date"].dt.year().to_list()
     return {
@@ -158,14 +162,11 @@ def _timelines(batch: Batch, results: dict[int, CaseResult]) -> dict[int, list[t
     chosen = list(islice(with_findings, MAX_TIMELINES))
     timelines: dict[int, list[tuple[str, str | None, str | None]]] = {cidx: [] for cidx in chosen}
     if chosen:
-        rows = batch.events.select("cidx", "key", "date", "start", "end").filter(pl.col("cidx").is_in(chosen))
-        for cidx, key, date, begin, until in rows.iter_rows():
-            timelines[cidx].append((key, _iso(date or begin), _iso(until)))
+        rows = batch.events.select("cidx", "key", pl.coalesce("date", "start"), "end")
+        rows = rows.filter(pl.col("cidx").is_in(chosen)).with_columns(pl.col("date", "end").dt.to_string("%Y-%m-%d"))
+        for cidx, key, begin, until in rows.iter_rows():
+            timelines[cidx].append((key, begin, until))
     return timelines
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return day.isoformat() if day else None
 
 
 _SHIFTS: dict[int, ShiftTables] = {}
