@@ -59,7 +59,10 @@ def compiled_plan(groups: dict[tuple, list[int]], book: RuleBook, shifts: ShiftT
     for group, (labels, procedure) in sorted(numbered.items()):
         packs = [pack_by_label(book, label) for label in labels]
         for position, rule in enumerate(r for p in packs for r in p.core_rules(procedure)):
-            if not _SUPPORTED.setdefault((id(rule), values), relational.supported(rule, values)):
+            known = _SUPPORTED.get((id(rule), values))
+            if known is None:
+                known = _SUPPORTED[(id(rule), values)] = relational.supported(rule, values)
+            if not known:
                 continue
             if id(rule) not in numbers:
                 numbers[id(rule)] = len(rules)

@@ -24,6 +24,7 @@ import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 import polars as pl
@@ -311,12 +312,15 @@ SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 
 def cell_columns(label: str, wanted: set[str] | None = None) -> list[pl.Expr]:
     """The typed views of a cell column (those in `wanted`, by column name), computed once per frame."""
+    parts = tuple(part for part in CELL_PARTS if wanted is None or f"{label}|{part}" in wanted)
+    return list(_cell_columns(label, parts))
+
+
+@lru_cache(maxsize=4096)
+def _cell_columns(label: str, parts: tuple[str, ...]) -> tuple[pl.Expr, ...]:
+    # Built once per process: every chunk asks for the same views, and building them took longer than using them.
     cell = _parse(pl.col(label))
-    return [
-        getattr(cell, part).alias(f"{label}|{part}")
-        for part in CELL_PARTS
-        if wanted is None or f"{label}|{part}" in wanted
-    ]
+    return tuple(getattr(cell, part).alias(f"{label}|{part}") for part in parts)
 
 
 def _parse(expr: pl.Expr) -> Cell:
