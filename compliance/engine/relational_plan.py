@@ -33,7 +33,7 @@ from compliance.engine.relational import (
     status,
 )
 from compliance.engine.relational_logic import FALSE, TRUE, UNKNOWN_VALUE, all_of, any_of, is_unknown, negation
-from compliance.engine.relational_values import Column, cell_columns
+from compliance.engine.relational_values import Column, with_cells
 from compliance.rules.core import CoreRule, OrderCheck
 
 # --- plans ------------------------------------------------------------------------------------
@@ -303,8 +303,7 @@ def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str
         )
         present = set(rows.columns)
     own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in present]
-    typed = [e for label in own for e in cell_columns(label, set(wanted))]
-    return rows.with_columns(typed) if typed else rows
+    return with_cells(rows, own, set(wanted)) if own else rows
 
 
 def _letters(atoms: list[pl.Expr]) -> pl.Expr | None:
@@ -379,7 +378,7 @@ def case_frame(
     if _picks(needs):
         frame = frame.join(_data_of_occurrences(events, needs), on="cidx", how="left", maintain_order="left")
     labels = sorted(c.label for c in needs if c.source != "own")
-    return frame.with_columns(e for label in labels for e in cell_columns(label, names)) if labels else frame
+    return with_cells(frame, labels, names) if labels else frame
 
 
 def _picks(needs: set[Column]) -> list[Column]:

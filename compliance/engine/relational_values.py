@@ -310,34 +310,63 @@ CELL_PARTS = ("text", "flag", "true", "number", "plain", "simple", "decimal", "l
 SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 
 
-def cell_columns(label: str, wanted: set[str] | None = None) -> list[pl.Expr]:
-    """The typed views of a cell column (those in `wanted`, by column name), computed once per frame."""
-    parts = tuple(part for part in CELL_PARTS if wanted is None or f"{label}|{part}" in wanted)
-    return list(_cell_columns(label, parts))
+def with_cells(frame: pl.DataFrame, labels: list[str], wanted: set[str] | None = None) -> pl.DataFrame:
+    """The frame with the typed views of its cell columns `labels` (those in `wanted`, by column name).
+
+    In stages — the stripped text, the views read from it, the decimal read from those — so that
+    each is computed once (an eager query would compute a shared subexpression once per use).
+    """
+    stages: list[list[pl.Expr]] = [[], [], []]
+    for label in labels:
+        for stage, exprs in zip(stages, _cell_columns(label, _parts(label, wanted)), strict=True):
+            stage.extend(exprs)
+    for stage in stages:
+        if stage:
+            frame = frame.with_columns(stage)
+    return frame
+
+
+def _parts(label: str, wanted: set[str] | None) -> tuple[str, ...]:
+    return tuple(part for part in CELL_PARTS if wanted is None or f"{label}|{part}" in wanted)
 
 
 @lru_cache(maxsize=4096)
-def _cell_columns(label: str, parts: tuple[str, ...]) -> tuple[pl.Expr, ...]:
-    # Built once per process: every chunk asks for the same views, and building them took longer than using them.
-    cell = _parse(pl.col(label))
-    return tuple(getattr(cell, part).alias(f"{label}|{part}") for part in parts)
+def _cell_columns(label: str, parts: tuple[str, ...]) -> tuple[tuple[pl.Expr, ...], ...]:
+    """The three stages of `with_cells` for one cell column. Built once per process: every chunk
+    asks for the same views, and building them took longer than computing them."""
+    if not parts:
+        return (), (), ()
+    text = pl.col(f"{label}|text")
+    views = _parse(pl.col(label), text, pl.col(f"{label}|simple"))
+    first = (views.text.alias(f"{label}|text"),)
+    second = tuple(
+        getattr(views, part).alias(f"{label}|{part}")
+        for part in CELL_PARTS
+        if part not in ("text", "decimal") and (part in parts or (part == "simple" and "decimal" in parts))
+    )
+    third = (views.decimal.alias(f"{label}|decimal"),) if "decimal" in parts else ()
+    return first, second, third
 
 
-def _parse(expr: pl.Expr) -> Cell:
+def _parse(expr: pl.Expr, text: pl.Expr | None = None, simple_col: pl.Expr | None = None) -> Cell:
+    """The typed views of a cell; `text` / `simple_col`: those views already computed, to read them from."""
     stripped = expr.str.strip_chars()
-    text = pl.when(stripped == "").then(None).otherwise(stripped)
+    own_text = pl.when(stripped == "").then(None).otherwise(stripped)
+    text = own_text if text is None else text
     lower = text.str.to_lowercase()
     flag = lower.is_in(["true", "false"])
     number = text.str.contains(INT_RE) | text.str.contains(FLOAT_RE)
     typed = text.str.contains(r"^\d{4}-\d{2}-\d{2}$") | text.str.contains(r"^[\[{]")
     simple = text.str.contains(PLAIN_NUMBER)
-    decimal = pl.when(simple).then(text.str.strip_prefix("+").cast(DECIMAL, strict=False))
+    decimal = pl.when(simple if simple_col is None else simple_col).then(
+        text.str.strip_prefix("+").cast(DECIMAL, strict=False)
+    )
     listed = text.str.contains(SIMPLE_LIST).fill_null(False)
-    return Cell(text, flag, lower == "true", number, ~flag & ~number & ~typed, simple, decimal, listed)
+    return Cell(own_text, flag, lower == "true", number, ~flag & ~number & ~typed, simple, decimal, listed)
 
 
 def typed(expr: pl.Expr) -> Cell:
-    """A cell column's typed views (computed once per frame by `cell_columns`), or parsed in place for a literal."""
+    """A cell column's typed views (computed once per frame by `with_cells`), or parsed in place for a literal."""
     return _cell(expr)
 
 
