@@ -236,15 +236,15 @@ def _select_packs(
         days = pl.DataFrame(day_rows, schema={**frame.select(by_day).schema, "error": pl.Int32}, orient="row")
         frame = frame.join(days, on=by_day, how="left", nulls_equal=True, maintain_order="left")
         frame = frame.with_columns(pl.coalesce("choice", "error").alias("choice"))
-    results: dict[int, CaseResult] = {}
-    columns = [frame[c].to_list() for c in ("cidx", "case", "file", "jurisdiction", "procedure", "choice")]
-    for cidx, case, file, jurisdiction, procedure, number in zip(*columns, strict=True):
-        result = results[cidx] = CaseResult(case, file, jurisdiction=jurisdiction, procedure=procedure)
-        choice = choices[number]
-        if isinstance(choice, str):
-            result.error = choice
-        else:
-            result.packs = list(choice[0])
+    # Per choice: the packs and the error a case of it gets (CaseResult's fields, in its order).
+    packs = [() if isinstance(c, str) else c[0] for c in choices]
+    errors = [c if isinstance(c, str) else None for c in choices]
+    columns = [frame[c].to_list() for c in ("case", "file", "jurisdiction", "procedure", "choice")]
+    made = [
+        CaseResult(case, file, list(packs[n]), [], errors[n], None, jurisdiction, procedure)
+        for case, file, jurisdiction, procedure, n in zip(*columns, strict=True)
+    ]
+    results = dict(zip(frame["cidx"].to_list(), made, strict=True))
     groups: dict[tuple, list[int]] = {}
     grouped = frame.group_by("choice", maintain_order=True).agg("cidx")
     for number, cidxs in grouped.iter_rows():
