@@ -64,12 +64,14 @@ def flagged_cases(frame: pl.DataFrame, vocabulary: Vocabulary) -> pl.Series:
         event & period & (given["date"] | ~has["start"] | ~has["end"]),
         event & period & (pl.col("end_d") < pl.col("start_d")),
     ]
-    bad = frame.filter(pl.any_horizontal(row_bad).fill_null(True))["case"]
+    # A frame's filter copies every column: only the case id is taken, or the columns still read.
+    bad = frame.select(pl.col("case").filter(pl.any_horizontal(row_bad).fill_null(True)))["case"]
     # Step data is judged only on the rows that carry some (few do): a fault needs a value.
     faults, carried = _data_faults(frame)
     if faults:
-        carrying = frame.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in carried))
-        bad = pl.concat([bad, carrying.filter(pl.any_horizontal(faults))["case"]])
+        carries = pl.any_horizontal(pl.col(c).is_not_null() for c in carried)
+        carrying = frame.select(pl.col("case", *carried).filter(carries))
+        bad = pl.concat([bad, carrying.select(pl.col("case").filter(pl.any_horizontal(faults)))["case"]])
     return bad.unique()
 
 

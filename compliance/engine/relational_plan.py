@@ -232,9 +232,9 @@ class Plan:
             return pl.DataFrame(schema=schema)
         pairs = found.filter(pl.col("rule").is_in(list(rules))).select("rule", "cidx").unique()
         cidxs = pairs["cidx"].unique().implode()
-        wide = frame.filter(pl.col("cidx").is_in(cidxs)).select(
+        wide = frame.select(  # selected, then filtered: the case frame has a column per aggregate and view
             "cidx", *[(c if c is not None else pl.lit("")).alias(str(n)) for n, (c, _s, _o) in rules.items()]
-        )
+        ).filter(pl.col("cidx").is_in(cidxs))
         by_subject: dict[str, list[tuple[int, pl.Expr]]] = defaultdict(list)
         for number, (_c, subject, on_occurrence) in rules.items():
             if subject is not None and on_occurrence is not None and subject in occurrences:
