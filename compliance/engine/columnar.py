@@ -211,7 +211,7 @@ def _select_packs(
     era = pl.when(pl.col("first_date").is_not_null()).then(eras.search_sorted(cases["first_date"], side="right"))
     frame = cases.select("cidx", "case", "file", "jurisdiction", "procedure", "first_date", era.alias("era"))
     by_era = ["jurisdiction", "procedure", "era"]
-    choices: list[tuple[tuple[str, ...], str] | str] = []  # (packs, procedure), or an error's text
+    # Each choice — (packs, procedure), or an error's text — numbered in order of first sight.
     numbers: dict[tuple[tuple[str, ...], str] | str, int] = {}
     era_rows, day_rows = [], []
     for jurisdiction, procedure, number, day in frame.unique(by_era).select(*by_era, "first_date").iter_rows():
@@ -220,8 +220,6 @@ def _select_packs(
             continue
         choice = (picked, procedure)
         era_rows.append((jurisdiction, procedure, number, numbers.setdefault(choice, len(numbers))))
-        if len(choices) < len(numbers):
-            choices.append(choice)
     keys = pl.DataFrame(era_rows, schema={**frame.select(by_era).schema, "choice": pl.Int32}, orient="row")
     frame = frame.join(keys, on=by_era, how="left", nulls_equal=True, maintain_order="left")
     by_day = ["jurisdiction", "procedure", "first_date"]
@@ -230,12 +228,11 @@ def _select_packs(
         assert isinstance(error, NoPackError)
         text = error.en if lang == "en" else error.zh
         day_rows.append((jurisdiction, procedure, day, numbers.setdefault(text, len(numbers))))
-        if len(choices) < len(numbers):
-            choices.append(text)
     if day_rows:
         days = pl.DataFrame(day_rows, schema={**frame.select(by_day).schema, "error": pl.Int32}, orient="row")
         frame = frame.join(days, on=by_day, how="left", nulls_equal=True, maintain_order="left")
         frame = frame.with_columns(pl.coalesce("choice", "error").alias("choice"))
+    choices = list(numbers)
     # Per choice: the packs and the error a case of it gets (CaseResult's fields, in its order).
     packs = [() if isinstance(c, str) else c[0] for c in choices]
     errors = [c if isinstance(c, str) else None for c in choices]

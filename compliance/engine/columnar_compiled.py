@@ -100,11 +100,12 @@ def compiled_tasks(
         _BY_ATOMS.clear()
     distinct, wide, firsts = _distinct_findings(plan, found, group_of)
     # Rules with value atoms: grounded once per (shape, atom outcomes), on a case that has them —
-    # never one the plan punted on: its atoms' outcomes are not what exact evaluation makes of its values.
+    # never one the plan punted on (`found` holds none): its atoms' outcomes are not what exact
+    # evaluation makes of its values.
     punted_pairs = set(punted.iter_rows())
     new: dict[tuple, tuple[int, int]] = {}
     for cidx, number, group, has_atoms, atoms, _key, shape in distinct:
-        if has_atoms and (number, cidx) not in punted_pairs:
+        if has_atoms:
             new.setdefault(_atoms_key(compiled, number, group, atoms, shape), (number, cidx))
     new = {key: value for key, value in new.items() if key not in _BY_ATOMS}
     need = punted_pairs | set(new.values())

@@ -44,7 +44,7 @@ def batch_from_rows(frame: pl.DataFrame) -> Batch:
         pl.col("case", "file", "jurisdiction", "procedure", "title", *facts_cols).first(),
         first_date.alias("first_date"),
     )
-    events = frame.filter(pl.col("step").is_not_null()).select(
+    events = frame.filter(event).select(
         "cidx",
         "seq",
         pl.col("step_id").alias("step"),

@@ -58,18 +58,20 @@ class Tally:
         if verdict == "error":
             self.errors.append(result)
             return
-        statuses, rules, case = self.statuses, self.rules, result.case or ""
+        statuses, case = self.statuses, result.case or ""
         for finding in result.findings:
             status = finding.status
             statuses[status] += 1
             if status == "violated":
-                self._rule(finding).violated += 1
+                totals = self._rule(finding)
+                totals.violated += 1
                 self.departments[self.department(finding)] += 1
             elif status == "unknown":
-                self._rule(finding).unknown += 1
+                totals = self._rule(finding)
+                totals.unknown += 1
             else:
                 continue
-            rules[finding.rule].cases.add(case)
+            totals.cases.add(case)
         if outcome.timeline and len(self.timelines) < self.max_timelines:
             self.timelines.append(outcome)
 
