@@ -13,7 +13,8 @@
 4. Like for like with pm4py's own figure (a log already in memory, one process, one thread):
    loads the same CSV into memory first, then times our check alone — findings with their
    explanations, no report written — on the ten constraints and on the full packs, in a process
-   set up as `compliance batch` sets up a worker (its allocator setting), with one thread.
+   set up as `compliance batch` sets up a worker (its allocator setting, one thread, one CPU).
+   pm4py's check runs on one CPU too.
    pm4py's check and ours alone run `--repeat` times (default 3), taking turns; the fastest
    run of each is compared and the spread printed.
 """
@@ -197,13 +198,18 @@ def child(arguments: list[str]) -> None:
 def check_alone(log: Path, rules: Path | None) -> dict:
     """Our check of a log already read into memory, in a fresh single-threaded process (as pm4py runs)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--check-alone", str(log), str(rules or "")]
-    # Set up as `compliance batch` sets up its workers (the allocator's setting), but with one thread.
+    # Set up as `compliance batch` sets up its workers: the allocator's setting, one thread, one CPU.
     env = {"_RJEM_MALLOC_CONF": WORKER_ALLOCATOR, **os.environ, "POLARS_MAX_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, preexec_fn=_one_cpu)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"check failed: {done.stderr[-2000:]}")
     return json.loads(lines[-1])
+
+
+def _one_cpu() -> None:
+    """In a child before it starts: every thread it will have runs on one CPU (see batch_worker.pin_threads)."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def check_alone_child(log: str, rules: str) -> None:
@@ -249,6 +255,7 @@ def run_pm4py(log: Path, work: Path) -> dict:
         [str(pm4py_python()), str(BENCH / "pm4py_declare.py"), str(log), str(model_path)],
         capture_output=True,
         text=True,
+        preexec_fn=_one_cpu,  # as ours runs (it made no difference to pm4py's times)
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:

@@ -73,6 +73,11 @@ def default_jobs() -> int:
 WORKER_ALLOCATOR = "dirty_decay_ms:5000,muzzy_decay_ms:5000"
 
 
+def _pinnable() -> bool:
+    one_thread = os.environ.get("POLARS_MAX_THREADS") == "1"
+    return one_thread and hasattr(os, "sched_setaffinity") and os.path.isdir("/proc/self/task")
+
+
 def check_and_render(chunk: Chunk, settings: Settings, formats: tuple[str, ...], departments: dict) -> Rendered:
     """What a worker does with a chunk: check its cases, then make their share of every report."""
     return render(check_chunk(chunk, settings), formats, Tally(departments))
@@ -119,8 +124,11 @@ def _checked(
     os.environ.setdefault("POLARS_MAX_THREADS", str(max(1, default_jobs() // jobs)))
     os.environ.setdefault("_RJEM_MALLOC_CONF", WORKER_ALLOCATOR)
     book = settings.book()
+    # Workers with one Polars thread each run on a CPU of their own (see `pin_threads`).
+    cpus = tuple(sorted(os.sched_getaffinity(0))) if _pinnable() else ()
+    started = context.Value("i", 0)
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=preload, initargs=(settings.rules_dir, book)
+        max_workers=jobs, mp_context=context, initializer=preload, initargs=(settings.rules_dir, book, cpus, started)
     ) as pool:
         pending: deque[Future[Rendered]] = deque()
         for chunk in chunks:

@@ -8,6 +8,7 @@ provisional, so findings can say so instead of silently guessing.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -118,6 +119,47 @@ class Calendar:
                 count += 1
         return count
 
+    # --- the same shifts for every day of a range at once (tables of the column-wise and z3 engines) ---
+    def days_after_each(self, first: dt.date, last: dt.date, n: int) -> list[dt.date]:
+        """`days_after(start, n).date` for every start in [first, last]: the period ends, each rolled
+        off rest days by one backward pass over the days they fall on."""
+        ends = _days(first + dt.timedelta(days=n), last + dt.timedelta(days=n))
+        rolled = ends[-1]
+        while self.is_rest_for_rollover(rolled):
+            rolled += ONE_DAY
+        result = []
+        for day in reversed(ends):
+            rolled = rolled if self.is_rest_for_rollover(day) else day
+            result.append(rolled)
+        return result[::-1]
+
+    def workdays_after_each(self, first: dt.date, last: dt.date, n: int) -> list[dt.date]:
+        """`workdays_after(anchor, n).date` for every anchor in [first, last]."""
+        if n == 0:
+            return _days(first, last)
+        found: list[dt.date] = []  # the working days after `first`, up to n past `last`
+        day, beyond = first, 0
+        while beyond < n:
+            day += ONE_DAY
+            if self.is_workday(day):
+                found.append(day)
+                beyond += day > last
+        return [found[bisect.bisect_right(found, anchor) + n - 1] for anchor in _days(first, last)]
+
+    def workdays_before_each(self, first: dt.date, last: dt.date, n: int) -> list[dt.date]:
+        """`workdays_before(anchor, n).date` for every anchor in [first, last]."""
+        if n == 0:
+            return _days(first, last)
+        found: list[dt.date] = []  # the working days before `last`, down to n before `first`, latest first
+        day, beyond = last, 0
+        while beyond < n:
+            day -= ONE_DAY
+            if self.is_workday(day):
+                found.append(day)
+                beyond += day < first
+        found.reverse()
+        return [found[bisect.bisect_left(found, anchor) - n] for anchor in _days(first, last)]
+
     def next_workday(self, day: dt.date) -> dt.date:
         """`day` itself when it is a working day, else the first working day after it."""
         while not self.is_workday(day):
@@ -129,6 +171,10 @@ class Calendar:
 
     def _unofficial(self, years: set[int]) -> frozenset[int]:
         return frozenset(y for y in years if not self.is_official_year(y))
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _is_plain_weekend(day: dt.date) -> bool:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from compliance.calendar import DEFAULT_CALENDAR as CAL
 from compliance.calendar import Calendar, CalendarFileError, build_calendar
+from compliance.engine.evaluate import shift, shift_each
 
 D = dt.date
 # Shifts of up to 60 days must stay inside the years the package knows.
@@ -136,3 +137,30 @@ def test_counting_back_is_the_mirror_of_counting_forward(day: dt.date, n: int):
     earlier = CAL.workdays_before(day, n).date
     assert CAL.is_workday(earlier)
     assert CAL.workdays_between(earlier, day - dt.timedelta(days=1)) == n - 1
+
+
+SHIFTS = [(n, unit, sign) for n in (0, 1, 5, 20) for unit in ("days", "working_days") for sign in (1, -1)]
+
+
+@pytest.mark.parametrize("weekend_rollover", [True, False])
+def test_a_range_of_days_shifts_as_each_day_does(weekend_rollover: bool):
+    # Across the 2024 Spring Festival (调休 Sundays) and into 2027, which the package does not know.
+    calendar = Calendar(weekend_rollover=weekend_rollover)
+    first, last = D(2024, 1, 20), D(2024, 3, 1)
+    for n, unit, sign in [*SHIFTS, (3, "calendar_days", 1)]:
+        days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        each = [shift(calendar, d, n, unit, sign).date for d in days]
+        assert shift_each(calendar, first, last, n, unit, sign) == each
+    late = [D(2026, 12, 20) + dt.timedelta(days=i) for i in range(30)]
+    assert shift_each(calendar, late[0], late[-1], 20, "working_days", 1) == [
+        calendar.workdays_after(d, 20).date for d in late
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(official_days, st.integers(min_value=0, max_value=40), st.sampled_from(SHIFTS))
+def test_shifting_a_range_agrees_with_shifting_each_day(first: dt.date, length: int, spec: tuple[int, str, int]):
+    n, unit, sign = spec
+    last = first + dt.timedelta(days=length)
+    each = [shift(CAL, first + dt.timedelta(days=i), n, unit, sign).date for i in range(length + 1)]
+    assert shift_each(CAL, first, last, n, unit, sign) == each

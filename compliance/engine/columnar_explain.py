@@ -60,15 +60,16 @@ def explained(
     dated = [gid for gid in range(len(tasks.grounds)) if leaves[gid]]
     if dated:
         rows_dated = rows.filter(pl.col("gid").is_in(dated))
-        keyed = _date_keys(rows_dated, batch, leaves, dated)
-        table = []
-        distinct = keyed.unique(["gid", "dates_key"], keep="first", maintain_order=True)
-        for gid, dates_key, dates in distinct.select("gid", "dates_key", "dates").iter_rows():
+        # Each distinct (ground finding, dates) with the cases that read them.
+        read = _dates_read(rows_dated, batch, leaves, dated)
+        distinct = read.group_by("gid", "dates", maintain_order=True).agg("cidx")
+        numbers = []
+        for gid, dates in distinct.select("gid", "dates").iter_rows():
             reader = RowReader(dict(zip(leaves[gid], dates, strict=True)), calendar)
-            table.append((gid, dates_key, len(findings)))
+            numbers.append(len(findings))
             findings.append(judged(tasks.grounds[gid], reader, lang, names))
-        numbers = pl.DataFrame(table, schema={"gid": pl.Int32, "dates_key": pl.Utf8, "finding": pl.Int32}, orient="row")
-        keys = keyed.select("cidx", "gid", "dates_key").join(numbers, on=["gid", "dates_key"])
+        keys = distinct.select("gid", "cidx", pl.Series("finding", numbers, pl.Int32))
+        keys = keys.explode("cidx", empty_as_null=False)
         parts.append(rows_dated.join(keys, on=["cidx", "gid"]))
     # Findings in the order `audit` lists them: status (worst first), rule, key; then the rule's own order.
     # Findings alike in all three rank equal, so that the rule's own order decides between them.
@@ -83,14 +84,16 @@ def explained(
     return listed.sort("cidx", "rank", "position", "slot").select("cidx", "finding"), findings
 
 
-def _date_keys(rows: pl.DataFrame, batch: Batch, leaves: list[list[tuple[str, str]]], dated: list[int]) -> pl.DataFrame:
-    """For each (case, ground finding) of `rows`, the dates it reads (in `leaves` order) and their text."""
+def _dates_read(
+    rows: pl.DataFrame, batch: Batch, leaves: list[list[tuple[str, str]]], dated: list[int]
+) -> pl.DataFrame:
+    """For each (case, ground finding) of `rows`: cidx, gid and the dates it reads (a list, in `leaves` order)."""
     reads = pl.DataFrame(
-        [(gid, i, key, part) for gid in dated for i, (key, part) in enumerate(leaves[gid])],
-        schema={"gid": pl.Int32, "leaf": pl.Int32, "key": pl.Utf8, "part": pl.Utf8},
+        [(gid, key, part) for gid in dated for key, part in leaves[gid]],
+        schema={"gid": pl.Int32, "key": pl.Utf8, "part": pl.Utf8},
         orient="row",
     )
-    pairs = rows.select("cidx", "gid").unique()
+    pairs = rows.select("cidx", "gid").unique(maintain_order=True)
     # An event keeps a date, or a start and an end: the parts it lacks read as missing (as DateReader reads them).
     value = (
         pl.when(pl.col("part") == "date")
@@ -102,15 +105,12 @@ def _date_keys(rows: pl.DataFrame, batch: Batch, leaves: list[list[tuple[str, st
     events = batch.events.select("cidx", "key", "date", "start", "end").filter(
         pl.col("cidx").is_in(pairs["cidx"].unique().implode()) & pl.col("key").is_in(reads["key"].unique().implode())
     )
+    # The joins keep each pair's leaves in `reads` order: the lists are in leaf order without a sort.
     return (
-        pairs.join(reads, on="gid")
-        .join(events, on=["cidx", "key"], how="left")
-        .select("cidx", "gid", "leaf", value.alias("value"))
-        .sort("cidx", "gid", "leaf")
+        pairs.join(reads, on="gid", maintain_order="left_right")
+        .join(events, on=["cidx", "key"], how="left", maintain_order="left")
         .group_by("cidx", "gid", maintain_order=True)
-        .agg(
-            pl.col("value").cast(pl.Utf8).fill_null("").str.join("|").alias("dates_key"), pl.col("value").alias("dates")
-        )
+        .agg(value.alias("dates"))
     )
 
 

@@ -16,7 +16,7 @@ from functools import reduce
 import polars as pl
 
 from compliance.calendar import Calendar
-from compliance.engine.evaluate import OPS, shift
+from compliance.engine.evaluate import OPS, shift, shift_each
 from compliance.engine.ground import (
     And,
     Compare,
@@ -115,8 +115,8 @@ class ShiftTables:
     def table(self, n: int, unit: str, sign: int) -> pl.Series:
         spec = (n, unit, sign)
         if spec not in self.tables:
-            days = [EPOCH + dt.timedelta(days=d) for d in range(self.low, self.high + 1)]
-            shifted = [(shift(self.calendar, day, n, unit, sign).date - EPOCH).days for day in days]
+            first, last = EPOCH + dt.timedelta(days=self.low), EPOCH + dt.timedelta(days=self.high)
+            shifted = [(day - EPOCH).days for day in shift_each(self.calendar, first, last, n, unit, sign)]
             self.tables[spec] = pl.Series(shifted, dtype=pl.Int32)
         return self.tables[spec]
 

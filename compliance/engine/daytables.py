@@ -2,12 +2,13 @@
 
 The solver cannot call `compliance.calendar`, so every calendar operation a schedule needs
 is tabulated over the days it can touch, by calling the very same calendar functions the
-audit engine uses (`evaluate.shift`, `Calendar.is_workday`). A table maps a day index to
-a shifted day index; consecutive days whose image moves in step (`f(x) = x + k`) or
-stands still (`f(x) = c`, e.g. every day of a weekend rolls to the same Monday) share one
-*piece*. A table becomes a balanced if-then-else tree over the piece boundaries, so z3
-decides a lookup with O(log pieces) bound atoms instead of one case per day — exact on
-调休 and holidays, with no weekday approximation anywhere.
+audit engine uses (`evaluate.shift_each`, for a range of days what `evaluate.shift` is for
+one; `Calendar.is_workday`). A table maps a day index to a shifted day index; consecutive
+days whose image moves in step (`f(x) = x + k`) or stands still (`f(x) = c`, e.g. every day
+of a weekend rolls to the same Monday) share one *piece*. A table becomes a balanced
+if-then-else tree over the piece boundaries, so z3 decides a lookup with O(log pieces)
+bound atoms instead of one case per day — exact on 调休 and holidays, with no weekday
+approximation anywhere.
 
 Day indices are ordinals relative to a base day, to keep the numbers z3 sees small.
 """
@@ -22,7 +23,7 @@ from typing import Literal
 import z3
 
 from compliance.calendar import Calendar
-from compliance.engine.evaluate import shift
+from compliance.engine.evaluate import shift_each
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ _PLACEHOLDER = z3.Int("day!")
 
 @lru_cache(maxsize=256)
 def _shift_pieces(calendar: Calendar, n: int, unit: str, sign: int, low: int, high: int) -> tuple[Piece, ...]:
-    images = [EPOCH.of(shift(calendar, EPOCH.day(x), n, unit, sign).date) for x in range(low, high + 1)]
+    images = [EPOCH.of(day) for day in shift_each(calendar, EPOCH.day(low), EPOCH.day(high), n, unit, sign)]
     return tuple(compress(low, images))
 
 

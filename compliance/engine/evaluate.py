@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from compliance.calendar import Calendar
+from compliance.calendar import Calendar, Shifted
 from compliance.engine.ground import (
     And,
     Compare,
@@ -75,7 +76,8 @@ class DateReader:
         raise TypeError(expr)
 
 
-def shift(calendar: Calendar, base: dt.date, n: int, unit: str, sign: int):
+@lru_cache(maxsize=1 << 16)  # explanations ask for the same few thousand days' shifts over and over
+def shift(calendar: Calendar, base: dt.date, n: int, unit: str, sign: int) -> Shifted:
     """The one mapping from a rule's shift to the calendar's day counting (CASES.md §3)."""
     if unit == "days":
         if sign > 0:
@@ -84,6 +86,17 @@ def shift(calendar: Calendar, base: dt.date, n: int, unit: str, sign: int):
     if unit == "working_days":
         return calendar.workdays_after(base, n) if sign > 0 else calendar.workdays_before(base, n)
     return calendar.calendar_days_after(base, sign * n)
+
+
+def shift_each(calendar: Calendar, first: dt.date, last: dt.date, n: int, unit: str, sign: int) -> list[dt.date]:
+    """`shift(calendar, day, n, unit, sign).date` for every day in [first, last], in order (for lookup tables)."""
+    if unit == "working_days":
+        each = calendar.workdays_after_each if sign > 0 else calendar.workdays_before_each
+        return each(first, last, n)
+    if unit == "days" and sign > 0:
+        return calendar.days_after_each(first, last, n)
+    days = (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+    return [shift(calendar, day, n, unit, sign).date for day in days]  # plain arithmetic
 
 
 def evaluate(formula: Formula, reader: DateReader, trace: Trace) -> Any:
@@ -299,7 +312,7 @@ def _message(
         reason = _missing_reason(ground)
         fallback = "日期或数据缺失" if lang == "zh" else "a date or datum is missing"
         missing = describe_reason(reason, lang, step_names) if reason else fallback
-        text = (f"{title}：无法判断，{missing}" if lang == "zh" else f"{title}: cannot decide, {missing}")
+        text = f"{title}：无法判断，{missing}" if lang == "zh" else f"{title}: cannot decide, {missing}"
     else:
         detail = _violation_detail(ground, bounds, subject_date, lang, step_names)
         text = f"{title}：{detail}" if lang == "zh" else f"{title}: {detail}"
@@ -338,12 +351,18 @@ def _violation_detail(
         if bounds.on:
             parts.append(f"应为{bounds.on}" if lang == "zh" else f"should be {bounds.on}")
         if bounds.lower:
-            word = ("应晚于" if bounds.lower_strict else "应不早于") if lang == "zh" else (
-                "after" if bounds.lower_strict else "on or after")
+            word = (
+                ("应晚于" if bounds.lower_strict else "应不早于")
+                if lang == "zh"
+                else ("after" if bounds.lower_strict else "on or after")
+            )
             parts.append(f"{word}{bounds.lower}" if lang == "zh" else f"{word} {bounds.lower}")
         if bounds.upper:
-            word = ("应早于" if bounds.upper_strict else "最迟") if lang == "zh" else (
-                "before" if bounds.upper_strict else "at the latest")
+            word = (
+                ("应早于" if bounds.upper_strict else "最迟")
+                if lang == "zh"
+                else ("before" if bounds.upper_strict else "at the latest")
+            )
             parts.append(f"{word}{bounds.upper}" if lang == "zh" else f"{word} {bounds.upper}")
         when = subject_date
         return (f"{event}（{when}）" + "，".join(parts)) if lang == "zh" else f"{event} ({when}): " + ", ".join(parts)

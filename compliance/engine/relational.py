@@ -203,6 +203,9 @@ def missing_step(step: str) -> pl.Expr:
     return pl.col(count_column(step)) == 0
 
 
+_QUALIFIES, _UNDECIDED, _PUNTS, _LETTER = "where|qualifies", "where|undecided", "where|punts", "where|letter"
+
+
 @dataclass(frozen=True)
 class Where:
     """A `where:` condition on a step's occurrences, evaluated on each and summed up per case.
@@ -224,18 +227,26 @@ class Where:
     def punts(self) -> pl.Expr:
         return pl.col(self.column("punt")) > 0
 
+    def per_occurrence(self) -> list[pl.Expr]:
+        """Row columns `summary` aggregates: whether the occurrence qualifies, is undecided or punts,
+        and its letter. The condition is evaluated once here, not once per aggregate that reads it."""
+        punt = self.punt
+        return [
+            (~punt & self.value.fill_null(False)).alias(_QUALIFIES),
+            (~punt & self.value.is_null()).alias(_UNDECIDED),
+            punt.alias(_PUNTS),
+            pl.when(punt).then(pl.lit("p")).when(self.value.is_null()).then(pl.lit("u"))
+            .when(self.value).then(pl.lit("t")).otherwise(pl.lit("f")).alias(_LETTER),
+        ]  # fmt: skip
+
     def summary(self) -> list[pl.Expr]:
-        """Aggregations over a case's occurrence rows (grouped by case)."""
-        qualifies = ~self.punt & self.value.fill_null(False)
-        letters = (
-            pl.when(self.punt).then(pl.lit("p")).when(self.value.is_null()).then(pl.lit("u"))
-            .when(self.value).then(pl.lit("t")).otherwise(pl.lit("f"))
-        )  # fmt: skip
+        """Aggregations over a case's occurrence rows (grouped by case), of the `per_occurrence` columns."""
+        qualifies = pl.col(_QUALIFIES)
         found = [
             qualifies.sum().cast(pl.UInt32).alias(self.column("true")),
-            (~self.punt & self.value.is_null()).sum().cast(pl.UInt32).alias(self.column("unknown")),
-            self.punt.sum().cast(pl.UInt32).alias(self.column("punt")),
-            letters.str.join("").alias(self.column("letters")),
+            pl.col(_UNDECIDED).sum().cast(pl.UInt32).alias(self.column("unknown")),
+            pl.col(_PUNTS).sum().cast(pl.UInt32).alias(self.column("punt")),
+            pl.col(_LETTER).str.join("").alias(self.column("letters")),
         ]
         for part in PARTS:
             kept = pl.col(own_column(part)).filter(qualifies)

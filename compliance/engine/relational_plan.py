@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -62,20 +63,25 @@ class Expressions:
     # rule's step counts, its shape) and, per step, the columns its occurrence rows need.
     names: set[str] = field(default_factory=set)
     wanted: dict[str, list[str]] = field(default_factory=dict)
-    # Per step: findings keyed by the occurrence itself (number, code), and the others (number, key, code).
-    keyed: dict[str, tuple[list, list]] = field(default_factory=dict)
+    # Per step: (rule number, key, code) of each kind of finding; no key: keyed by the occurrence itself.
+    keyed: dict[str, list[tuple[int, pl.Expr | None, pl.Expr]]] = field(default_factory=dict)
     # The steps whose occurrence rows some expression reads (the others' rows are never split out).
     read_steps: set[str] = field(default_factory=set)
+    queries: dict[tuple[str, tuple[int, ...]], StepQuery] = field(default_factory=dict)
+
+    def step_query(self, step: str, codes: tuple[int, ...], kept: pl.Expr) -> StepQuery:
+        """The query finding the codes kept (`kept`: `codes` as a literal) on a step's occurrences."""
+        query = self.queries.get((step, codes))
+        if query is None:
+            query = self.queries[(step, codes)] = StepQuery.build(self.staged.get(step, []), self.keyed[step], kept)
+        return query
 
     def __post_init__(self) -> None:
         made = {e.meta.output_name() for e in (*self.staged_case, *(e for level in self.levels for e in level))}
         self.names = {n for e in (*self.case_level, *self.staged_case) for n in e.meta.root_names()}
         self.names.update(n for level in self.levels for e in level for n in e.meta.root_names())
         for step, items in self.by_step.items():
-            self.keyed[step] = (
-                [(n, code) for n, key, code in items if key.meta.eq(pl.col("key"))],
-                [(n, key, code) for n, key, code in items if not key.meta.eq(pl.col("key"))],
-            )
+            self.keyed[step] = [(n, None if key.meta.eq(pl.col("key")) else key, code) for n, key, code in items]
             own = self.staged.get(step, [])
             read = {n for _number, key, code in items for e in (key, code) for n in e.meta.root_names()}
             read |= {n for e in own for n in e.meta.root_names()}
@@ -191,26 +197,19 @@ class Plan:
             frame = frame.with_columns(compiled.staged_case)
         for level in compiled.levels:
             frame = frame.with_columns(level)
-        found = [_long(frame.select("cidx", pl.lit("case").alias("key"), *compiled.case_level))]
-        for step, (own_key, other) in compiled.keyed.items():
+        # Most findings are satisfied or not applicable: only the codes kept leave the queries, and get keys.
+        codes = (*self.keep, PUNT)
+        kept = _kept_codes(codes)
+        on_steps = []
+        for step in compiled.keyed:
             rows = occurrences.get(step)
-            if rows is None:
-                continue
-            rows = _with_case_columns(rows, frame, compiled.wanted[step], cells)
-            if step in compiled.staged:
-                rows = rows.with_columns(compiled.staged[step])
-            # Findings keyed by the occurrence itself (subject rules) come out of one select, unpivoted;
-            # order findings name the earlier step in their key and are taken one by one.
-            if own_key:
-                found.append(_long(rows.select("cidx", "key", *[code.alias(str(n)) for n, code in own_key])))
-            for number, key, code in other:
-                found.append(
-                    rows.select("cidx", key.alias("key"), pl.lit(number, pl.Int32).alias("rule"), code.alias("code"))
-                    .drop_nulls("code")
-                )  # fmt: skip
-        result = pl.concat(found, how="vertical_relaxed").cast(FINDING_SCHEMA)  # each (cidx, key, rule, code)
-        if len(self.keep) < 4:
-            result = result.filter(pl.col("code").is_in([*self.keep, PUNT]))
+            if rows is not None:
+                rows = _with_case_columns(rows, frame, compiled.wanted[step], cells)
+                on_steps.append(_kept_on_step(rows, compiled.step_query(step, codes, kept)))
+        case_level = _long(frame.select("cidx", *compiled.case_level), kept).with_columns(key=pl.lit("case"))
+        result = pl.concat([case_level, *on_steps], how="diagonal_relaxed").select(
+            pl.col(name).cast(kind) for name, kind in FINDING_SCHEMA.items()
+        )  # each (cidx, key, rule, code)
         self.atom_outcomes = self._atom_outcomes(compiled, frame, occurrences, cells, result)
         self.step_counts = frame.select(sorted({count_column(s) for rule in self.rules for s in rule.steps}))
         return result
@@ -277,7 +276,8 @@ def _with_wheres(frame: pl.DataFrame, wheres: list[Where], occurrences: dict, ce
             continue
         wanted = sorted({n for e in (kept.value, kept.punt) for n in e.meta.root_names()})
         rows = _with_case_columns(rows, frame, wanted, cells)
-        summary = rows.group_by("cidx", maintain_order=True).agg(kept.summary())
+        summary = rows.lazy().with_columns(kept.per_occurrence()).group_by("cidx", maintain_order=True)
+        summary = summary.agg(kept.summary()).collect(optimizations=_EAGER)
         fills = [pl.col(kept.column(w)).fill_null(0) for w in ("true", "unknown", "punt")]
         fills.append(pl.col(kept.column("letters")).fill_null(""))  # a case without the step
         frame = frame.join(summary, on="cidx", how="left", maintain_order="left").with_columns(fills)
@@ -310,12 +310,83 @@ def _letters(atoms: list[pl.Expr]) -> pl.Expr | None:
     return pl.concat_str(atoms) if atoms else None
 
 
-def _long(wide: pl.DataFrame) -> pl.DataFrame:
+@lru_cache(maxsize=8)
+def _kept_codes(codes: tuple[int, ...]) -> pl.Expr:
+    """The codes kept, as one literal for `is_in` (made once: from a list it is a new Series each time)."""
+    return pl.lit(pl.Series(codes, dtype=pl.Int8)).implode()
+
+
+def _long(wide: pl.DataFrame, codes: pl.Expr) -> pl.DataFrame:
+    """Code columns named by their rule's number, as rows (cidx, rule, code) of the codes kept."""
     return (
-        wide.unpivot(index=["cidx", "key"], variable_name="rule", value_name="code")
-        .drop_nulls("code")
+        wide.unpivot(index="cidx", variable_name="rule", value_name="code")
+        .filter(pl.col("code").is_in(codes))
         .with_columns(pl.col("rule").cast(pl.Int32))
     )
+
+
+@dataclass(frozen=True)
+class StepQuery:
+    """The queries `_kept_on_step` runs on a step's occurrences, built once per process.
+
+    Building them took longer than running them: Polars converts every expression of a query
+    afresh, and a list given to `is_in` becomes a new Series each time.
+    """
+
+    staged: list[pl.Expr]
+    read: list[str]  # the columns keys read
+    coded: list[pl.Expr]  # those columns, and each finding kind's code (`#i`)
+    any_kept: pl.Expr
+    codes: list[pl.Expr]  # each occurrence's number among the hits (HIT), and the codes
+    kept: pl.Expr
+    findings: list[pl.Expr]  # cidx, key, rule, code: keyed by the kind of finding
+
+    @staticmethod
+    def build(staged: list[pl.Expr], kinds: list[tuple[int, pl.Expr | None, pl.Expr]], codes: pl.Expr) -> StepQuery:
+        names = [f"#{i}" for i in range(len(kinds))]
+        read = sorted({n for _n, key, _c in kinds if key is not None for n in key.meta.root_names()} | {"cidx", "key"})
+        key = pl.col("key")  # a subject rule's finding is keyed by the occurrence itself
+        for name, (_number, own, _code) in zip(names, kinds, strict=True):
+            if own is not None:
+                key = pl.when(pl.col("kind") == name).then(own).otherwise(key)
+        numbers = [number for number, _key, _code in kinds]
+        return StepQuery(
+            staged,
+            read,
+            [*map(pl.col, read), *[code.alias(n) for n, (_number, _key, code) in zip(names, kinds, strict=True)]],
+            pl.any_horizontal(pl.col(n).is_in(codes) for n in names),
+            [pl.int_range(pl.len(), dtype=pl.UInt32).alias(HIT), *map(pl.col, names)],
+            pl.col("code").is_in(codes),
+            [
+                pl.col("cidx"),
+                key.alias("key"),
+                pl.col("kind").replace_strict(names, numbers, return_dtype=pl.Int32).alias("rule"),
+                pl.col("code"),
+            ],
+        )
+
+
+HIT = "__hit"
+# How eager queries run: no optimizer passes (the lazy queries here are built to need none).
+# Planning them cost more than running them on a 12,000-case chunk; with `none()` a chunk's
+# fixed cost was 4 % higher.
+_EAGER = getattr(pl.QueryOptFlags, "_eager", pl.QueryOptFlags.none)()
+
+
+def _kept_on_step(rows: pl.DataFrame, query: StepQuery) -> pl.DataFrame:
+    """The findings judged on a step's occurrences whose code is kept: (cidx, key, rule, code).
+
+    Every kind of finding on the step is coded in one query, and only the occurrences with a
+    code kept come out of it; keys (text) are made for the findings kept alone. A subject rule's
+    finding is keyed by the occurrence itself; an order finding names the earlier step in its key.
+    """
+    coded = rows.lazy().with_columns(query.staged) if query.staged else rows.lazy()
+    hits = coded.select(query.coded).filter(query.any_kept).collect(optimizations=_EAGER)
+    long = hits.lazy().select(query.codes).unpivot(index=HIT, variable_name="kind", value_name="code")
+    long = long.filter(query.kept).collect(optimizations=_EAGER)
+    at = long.get_column(HIT)
+    beside = [hits.get_column(name)[at] for name in query.read]  # indexing gathers without a query
+    return long.hstack(beside).select(query.findings)
 
 
 _AGGREGATE = re.compile(r"^(date|start|end)\|(min|max)@(.+)$")
@@ -452,7 +523,7 @@ def _order_findings(
         earlier, later = refs[i - 1], refs[i]
         present = pl.col(count_column(earlier.step)) > 0
         date = pl.when(present).then(pl.col(aggregate_column(earlier.step, earlier.part, earlier.last)))
-        step = pl.when(present).then(pl.lit(earlier.step))
+        step = pl.when(present).then(pl.lit(i - 1, pl.Int16))  # its place in the chain: named only in keys
         if i > 1:
             date = date.otherwise(pl.col(_nearest("date", number, i - 1)))
             step = step.otherwise(pl.col(_nearest("step", number, i - 1)))
@@ -461,12 +532,14 @@ def _order_findings(
         levels[i - 1] += [date.alias(_nearest("date", number, i)), step.alias(_nearest("step", number, i))]
         earlier_step = pl.col(_nearest("step", number, i))
         value = pl.col(own_column(later.part)) >= pl.col(_nearest("date", number, i))
-        key = earlier_step + "#1<=" + pl.col("key")
+        named = earlier_step.replace_strict(range(len(refs)), [r.step for r in refs], return_dtype=pl.Utf8)
+        key = named + "#1<=" + pl.col("key")
         code = pl.when(applies & earlier_step.is_not_null()).then(status(Node(value, FALSE)))
         found.append((later.step, key, code))
     return found
 
 
 def _nearest(what: str, number: int, position: int) -> str:
-    """The case-frame column of the nearest present step before `position` of rule `number`'s chain (or its date)."""
+    """The case-frame column of the nearest present step before `position` of rule `number`'s chain
+    (its place in the chain, or its date)."""
     return f"nearest|{what}|{number}|{position}"

@@ -313,17 +313,38 @@ SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 def with_cells(frame: pl.DataFrame, labels: list[str], wanted: set[str] | None = None) -> pl.DataFrame:
     """The frame with the typed views of its cell columns `labels` (those in `wanted`, by column name).
 
-    In stages — the stripped text, the views read from it, the decimal read from those — so that
-    each is computed once (an eager query would compute a shared subexpression once per use).
+    The views are computed in stages — the stripped text, the views read from it, the decimal
+    read from those — so that each is computed once (an eager query would compute a shared
+    subexpression once per use). A column holds few distinct texts (flags, votes, a handful of
+    amounts): on a long frame the views are computed once per distinct text and gathered to the rows.
     """
     stages: list[list[pl.Expr]] = [[], [], []]
     for label in labels:
         for stage, exprs in zip(stages, _cell_columns(label, _parts(label, wanted)), strict=True):
             stage.extend(exprs)
+    if frame.height < DISTINCT_FROM:
+        for stage in stages:
+            if stage:
+                frame = frame.with_columns(stage)
+        return frame
+    read = list(dict.fromkeys(n for stage in stages[:1] for e in stage for n in e.meta.root_names()))
+    distinct = {label: frame.get_column(label).unique(maintain_order=True) for label in read}  # null too
+    # One small frame holds every column's distinct texts (the shorter ones padded with nulls, never read).
+    longest = max(texts.len() for texts in distinct.values())
+    padded = {label: [*texts.to_list(), *[None] * (longest - texts.len())] for label, texts in distinct.items()}
+    views = pl.DataFrame(padded, schema=dict.fromkeys(padded, pl.Utf8))
     for stage in stages:
         if stage:
-            frame = frame.with_columns(stage)
-    return frame
+            views = views.with_columns(stage)
+    columns: list[pl.Series] = []
+    for label, texts in distinct.items():
+        at = frame.get_column(label).replace_strict(texts, pl.int_range(texts.len(), dtype=pl.UInt32, eager=True))
+        made = {f"{label}|{part}" for part in CELL_PARTS}
+        columns += [views.get_column(n)[at] for n in views.columns if n in made]
+    return frame.with_columns(columns)
+
+
+DISTINCT_FROM = 2000  # rows from which typing distinct texts and gathering beats typing every row
 
 
 def _parts(label: str, wanted: set[str] | None) -> tuple[str, ...]:
