@@ -46,12 +46,11 @@ def explained(
     rows = tasks.frame()
     findings: list[Finding] = []
     leaves = [leaves_read(ground) for ground in tasks.grounds]
-    undated = RowReader({}, calendar)
     constant = {}  # gid → finding number
     for gid, ground in enumerate(tasks.grounds):
         if not leaves[gid]:
             constant[gid] = len(findings)
-            findings.append(judged(ground, undated, lang, names))
+            findings.append(judged(ground, (), calendar, lang, names))
     parts = [
         rows.filter(pl.col("gid").is_in(list(constant))).with_columns(
             pl.col("gid").replace_strict(constant, return_dtype=pl.Int32).alias("finding")
@@ -63,24 +62,23 @@ def explained(
         # Each distinct (ground finding, dates) with the cases that read them.
         read = _dates_read(rows_dated, batch, leaves, dated)
         distinct = read.group_by("gid", "dates", maintain_order=True).agg("cidx")
-        numbers = []
+        first, grounds = len(findings), tasks.grounds
         for gid, dates in distinct.select("gid", "dates").iter_rows():
-            reader = RowReader(dict(zip(leaves[gid], dates, strict=True)), calendar)
-            numbers.append(len(findings))
-            findings.append(judged(tasks.grounds[gid], reader, lang, names))
-        keys = distinct.select("gid", "cidx", pl.Series("finding", numbers, pl.Int32))
+            findings.append(judged(grounds[gid], tuple(dates), calendar, lang, names))
+        numbers = pl.int_range(first, len(findings), dtype=pl.Int32, eager=True).alias("finding")
+        keys = distinct.select("gid", "cidx").hstack([numbers])
         keys = keys.explode("cidx", empty_as_null=False)
         parts.append(rows_dated.join(keys, on=["cidx", "gid"]))
     # Findings in the order `audit` lists them: status (worst first), rule, key; then the rule's own order.
     # Findings alike in all three rank equal, so that the rule's own order decides between them.
-    order = {k: i for i, k in enumerate(sorted({(-STATUS_ORDER[f.status], f.rule, f.key) for f in findings}))}
-    rank = [order[(-STATUS_ORDER[f.status], f.rule, f.key)] for f in findings]
+    sort_keys = [(-STATUS_ORDER[f.status], f.rule, f.key) for f in findings]
+    order = {k: i for i, k in enumerate(sorted(set(sort_keys)))}
+    rank = pl.Series("rank", [order[k] for k in sort_keys], dtype=pl.Int32)
     listed = pl.concat([part.select("cidx", "finding", "position", "slot") for part in parts])
     if not show_all:
-        listed = listed.filter(pl.col("finding").is_in([i for i, f in enumerate(findings) if f.status in SHOWN]))
-    listed = listed.with_columns(
-        pl.col("finding").replace_strict(range(len(rank)), rank, return_dtype=pl.Int32).alias("rank")
-    )
+        shown = pl.Series([f.status in SHOWN for f in findings], dtype=pl.Boolean)
+        listed = listed.filter(shown[listed.get_column("finding")])  # indexing gathers without a query
+    listed = listed.hstack([rank[listed.get_column("finding")]])
     return listed.sort("cidx", "rank", "position", "slot").select("cidx", "finding"), findings
 
 
@@ -119,18 +117,19 @@ _JUDGED: dict[tuple, tuple[GroundFinding, Calendar, Finding]] = {}
 _LEAVES: dict[int, tuple[GroundFinding, list[tuple[str, str]]]] = {}
 
 
-def judged(ground: GroundFinding, reader: RowReader, lang: str, names: dict[str, str]) -> Finding:
-    """`judge` of the ground finding with the case's dates, remembered by the dates it reads."""
-    dates = reader.dates
-    key = (id(ground), id(reader.calendar), lang, tuple(dates.get(leaf) for leaf in leaves_read(ground)))
+def judged(ground: GroundFinding, dates: tuple, calendar: Calendar, lang: str, names: dict[str, str]) -> Finding:
+    """`judge` of the ground finding with a case's dates (those it reads, in `leaves_read` order),
+    remembered by those dates."""
+    key = (id(ground), id(calendar), lang, dates)
     cached = _JUDGED.get(key)
-    if cached is not None and cached[0] is ground and cached[1] is reader.calendar:
+    if cached is not None and cached[0] is ground and cached[1] is calendar:
         return cached[2]
+    reader = RowReader(dict(zip(leaves_read(ground), dates, strict=True)), calendar)
     finding = judge(_for_case(ground, reader), reader, lang, names)
     if len(_JUDGED) > JUDGED_LIMIT:
         _JUDGED.clear()
         _LEAVES.clear()
-    _JUDGED[key] = (ground, reader.calendar, finding)
+    _JUDGED[key] = (ground, calendar, finding)
     return finding
 
 

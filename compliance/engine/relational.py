@@ -384,7 +384,9 @@ class Compiler:
                 pl.when(punt).then(pl.lit("p")).when(unknown).then(pl.lit("u")).when(value).then(pl.lit("t"))
                 .otherwise(pl.lit("f"))
             )  # fmt: skip
-            return Node(choose(unknown, missing.value, value), all_of(unknown, missing.na), punt)
+            # An unknown value read as unknown is the value itself: not written twice, as a when/then would.
+            checked = value if missing.value is UNKNOWN_VALUE else choose(unknown, missing.value, value)
+            return Node(checked, all_of(unknown, missing.na), punt)
         if isinstance(check, AllOf | AnyOf):
             parts = [self.check(p, subject) for p in check.parts]
             neutral = TRUE if isinstance(check, AllOf) else FALSE
