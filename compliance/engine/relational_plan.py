@@ -303,7 +303,7 @@ def _with_case_columns(rows: pl.DataFrame, frame: pl.DataFrame, wanted: list[str
         )
         present = set(rows.columns)
     own = [n[: -len("|text")] for n in wanted if n.endswith("|text") and n[: -len("|text")] in present]
-    return with_cells(rows, own, set(wanted)) if own else rows
+    return with_cells(rows, own, set(wanted), repeats=True) if own else rows
 
 
 def _letters(atoms: list[pl.Expr]) -> pl.Expr | None:

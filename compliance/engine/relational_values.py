@@ -310,19 +310,22 @@ CELL_PARTS = ("text", "flag", "true", "number", "plain", "simple", "decimal", "l
 SIMPLE_LIST = r'^\[\s*(?:"[^"\\]*"\s*(?:,\s*"[^"\\]*"\s*)*)?\]$'
 
 
-def with_cells(frame: pl.DataFrame, labels: list[str], wanted: set[str] | None = None) -> pl.DataFrame:
+def with_cells(
+    frame: pl.DataFrame, labels: list[str], wanted: set[str] | None = None, repeats: bool = False
+) -> pl.DataFrame:
     """The frame with the typed views of its cell columns `labels` (those in `wanted`, by column name).
 
     The views are computed in stages — the stripped text, the views read from it, the decimal
     read from those — so that each is computed once (an eager query would compute a shared
-    subexpression once per use). A column holds few distinct texts (flags, votes, a handful of
-    amounts): on a long frame the views are computed once per distinct text and gathered to the rows.
+    subexpression once per use). `repeats`: the columns hold few distinct texts (step data:
+    flags, document lists, votes), so on a long frame the views are computed once per distinct
+    text and gathered to the rows. (Facts, one row per case, differ too often for that to pay.)
     """
     stages: list[list[pl.Expr]] = [[], [], []]
     for label in labels:
         for stage, exprs in zip(stages, _cell_columns(label, _parts(label, wanted)), strict=True):
             stage.extend(exprs)
-    if frame.height < DISTINCT_FROM:
+    if not repeats or frame.height < DISTINCT_FROM:
         for stage in stages:
             if stage:
                 frame = frame.with_columns(stage)
