@@ -98,11 +98,19 @@ def pin_threads(cpu: int) -> None:
     cores every hand-off waits for the other core to wake up: a small query took 100 µs
     instead of 20 on the benchmark machine, a chunk 10–15 % longer (docs/batch.md).
     """
-    for task in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setaffinity(int(task), {cpu})
-        except OSError:  # a thread that ended meanwhile
-            pass
+    # Again until none is left over: a thread not yet pinned may start others meanwhile (Polars'
+    # pool starts its threads lazily), and they take its CPUs.
+    for _ in range(10):
+        moved = False
+        for task in os.listdir("/proc/self/task"):
+            try:
+                if os.sched_getaffinity(int(task)) != {cpu}:
+                    os.sched_setaffinity(int(task), {cpu})
+                    moved = True
+            except OSError:  # a thread that ended meanwhile
+                pass
+        if not moved:
+            return
 
 
 @lru_cache(maxsize=4)
