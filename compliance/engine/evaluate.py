@@ -312,7 +312,7 @@ def _message(
         reason = _missing_reason(ground)
         fallback = "日期或数据缺失" if lang == "zh" else "a date or datum is missing"
         missing = describe_reason(reason, lang, step_names) if reason else fallback
-        text = f"{title}：无法判断，{missing}" if lang == "zh" else f"{title}: cannot decide, {missing}"
+        text = (f"{title}：无法判断，{missing}" if lang == "zh" else f"{title}: cannot decide, {missing}")
     else:
         detail = _violation_detail(ground, bounds, subject_date, lang, step_names)
         text = f"{title}：{detail}" if lang == "zh" else f"{title}: {detail}"
@@ -351,18 +351,12 @@ def _violation_detail(
         if bounds.on:
             parts.append(f"应为{bounds.on}" if lang == "zh" else f"should be {bounds.on}")
         if bounds.lower:
-            word = (
-                ("应晚于" if bounds.lower_strict else "应不早于")
-                if lang == "zh"
-                else ("after" if bounds.lower_strict else "on or after")
-            )
+            word = ("应晚于" if bounds.lower_strict else "应不早于") if lang == "zh" else (
+                "after" if bounds.lower_strict else "on or after")
             parts.append(f"{word}{bounds.lower}" if lang == "zh" else f"{word} {bounds.lower}")
         if bounds.upper:
-            word = (
-                ("应早于" if bounds.upper_strict else "最迟")
-                if lang == "zh"
-                else ("before" if bounds.upper_strict else "at the latest")
-            )
+            word = ("应早于" if bounds.upper_strict else "最迟") if lang == "zh" else (
+                "before" if bounds.upper_strict else "at the latest")
             parts.append(f"{word}{bounds.upper}" if lang == "zh" else f"{word} {bounds.upper}")
         when = subject_date
         return (f"{event}（{when}）" + "，".join(parts)) if lang == "zh" else f"{event} ({when}): " + ", ".join(parts)

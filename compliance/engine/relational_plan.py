@@ -69,11 +69,12 @@ class Expressions:
     read_steps: set[str] = field(default_factory=set)
     queries: dict[tuple[str, tuple[int, ...]], StepQuery] = field(default_factory=dict)
 
-    def step_query(self, step: str, codes: tuple[int, ...], kept: pl.Expr) -> StepQuery:
-        """The query finding the codes kept (`kept`: `codes` as a literal) on a step's occurrences."""
+    def step_query(self, step: str, codes: tuple[int, ...]) -> StepQuery:
+        """The query finding the codes kept on a step's occurrences."""
         query = self.queries.get((step, codes))
         if query is None:
-            query = self.queries[(step, codes)] = StepQuery.build(self.staged.get(step, []), self.keyed[step], kept)
+            staged, kinds = self.staged.get(step, []), self.keyed[step]
+            query = self.queries[(step, codes)] = StepQuery.build(staged, kinds, _kept_codes(codes))
         return query
 
     def __post_init__(self) -> None:
@@ -205,7 +206,7 @@ class Plan:
             rows = occurrences.get(step)
             if rows is not None:
                 rows = _with_case_columns(rows, frame, compiled.wanted[step], cells)
-                on_steps.append(_kept_on_step(rows, compiled.step_query(step, codes, kept)))
+                on_steps.append(_kept_on_step(rows, compiled.step_query(step, codes)))
         case_level = _long(frame.select("cidx", *compiled.case_level), kept).with_columns(key=pl.lit("case"))
         result = pl.concat([case_level, *on_steps], how="diagonal_relaxed").select(
             pl.col(name).cast(kind) for name, kind in FINDING_SCHEMA.items()

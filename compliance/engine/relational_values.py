@@ -322,16 +322,21 @@ def with_cells(
     text and gathered to the rows. (Facts, one row per case, differ too often for that to pay.)
     """
     stages: list[list[pl.Expr]] = [[], [], []]
+    typed: list[str] = []  # the labels with views wanted
     for label in labels:
-        for stage, exprs in zip(stages, _cell_columns(label, _parts(label, wanted)), strict=True):
+        columns = _cell_columns(label, _parts(label, wanted))
+        if any(columns):
+            typed.append(label)
+        for stage, exprs in zip(stages, columns, strict=True):
             stage.extend(exprs)
+    if not typed:
+        return frame
     if not repeats or frame.height < DISTINCT_FROM:
         for stage in stages:
             if stage:
                 frame = frame.with_columns(stage)
         return frame
-    read = list(dict.fromkeys(n for stage in stages[:1] for e in stage for n in e.meta.root_names()))
-    distinct = {label: frame.get_column(label).unique(maintain_order=True) for label in read}  # null too
+    distinct = {label: frame.get_column(label).unique(maintain_order=True) for label in typed}  # null too
     # One small frame holds every column's distinct texts (the shorter ones padded with nulls, never read).
     longest = max(texts.len() for texts in distinct.values())
     padded = {label: [*texts.to_list(), *[None] * (longest - texts.len())] for label, texts in distinct.items()}
